@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "console/boot_log.h"
+
+#include <charconv>
+#include <regex>
+#include <sstream>
+
+namespace probegate::console {
+
+namespace {
+
+bool contains(std::string_view text, std::string_view what) {
+  return text.find(what) != std::string_view::npos;
+}
+
+int to_int(const std::string& s) {
+  int v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// "[   12.345678] text" -> (12.345678, "text"); lines without a stamp keep t empty.
+std::pair<std::optional<double>, std::string_view> split_stamp(std::string_view line) {
+  if (line.size() < 3 || line.front() != '[')
+    return {std::nullopt, line};
+  const auto close = line.find(']');
+  if (close == std::string_view::npos)
+    return {std::nullopt, line};
+  auto stamp = line.substr(1, close - 1);
+  while (!stamp.empty() && stamp.front() == ' ')
+    stamp.remove_prefix(1);
+  double t = 0;
+  const auto [ptr, ec] = std::from_chars(stamp.data(), stamp.data() + stamp.size(), t);
+  if (ec != std::errc() || ptr != stamp.data() + stamp.size())
+    return {std::nullopt, line};
+  auto rest = line.substr(close + 1);
+  if (!rest.empty() && rest.front() == ' ')
+    rest.remove_prefix(1);
+  return {t, rest};
+}
+
+std::map<std::string, std::string> key_values(std::string_view text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in{std::string(text)};
+  std::string word;
+  while (in >> word) {
+    if (const auto eq = word.find('='); eq != std::string::npos && eq > 0)
+      out[word.substr(0, eq)] = word.substr(eq + 1);
+  }
+  return out;
+}
+
+} // namespace
+
+const AgentFact* BootLog::fact(std::string_view event) const {
+  for (const auto& f : facts)
+    if (f.event == event)
+      return &f;
+  return nullptr;
+}
+
+void ConsoleParser::feed(std::string_view raw) {
+  static const std::regex probe_start(R"(^slowprobe (\S+): probe start (.*)$)");
+  static const std::regex probe_end(R"(^slowprobe (\S+): probe end (.*)$)");
+  static const std::regex failed_61(R"((\S+): probe of (\S+) failed with error (-?\d+))");
+  static const std::regex failed_612(
+      R"(^(\S+) (\S+): probe with driver (\S+) failed with error (-?\d+))");
+  static const std::regex worker(
+      R"((?:(\S+): )?Worker \[(\d+)\] processing SEQNUM=(\d+) (is taking a long time|killed))");
+  static const std::regex terminated(R"((?:(\S+): )?Worker \[(\d+)\] terminated by signal (\d+))");
+  static const std::regex worker_failed(R"((?:(\S+): )?Worker \[(\d+)\] failed)");
+
+  ++m_log.lines;
+  auto [t, text] = split_stamp(raw);
+  if (t)
+    m_log.last_time_s = t;
+  const std::string line(text);
+  std::smatch m;
+
+  if (line.starts_with("probegate: ")) {
+    auto fields = key_values(std::string_view(line).substr(11));
+    AgentFact fact{t, fields["event"], {}};
+    fields.erase("event");
+    fact.fields = std::move(fields);
+    m_log.facts.push_back(std::move(fact));
+    return;
+  }
+  if (line.starts_with("slowprobe")) {
+    if (line.starts_with("slowprobe: init start ")) {
+      auto kv = key_values(std::string_view(line).substr(22));
+      m_log.loader_pid = to_int(kv["pid"]);
+      m_log.module_init_start_s = t;
+      return;
+    }
+    if (line.starts_with("slowprobe: init done ")) {
+      auto kv = key_values(std::string_view(line).substr(21));
+      m_log.module_init_done_s = t;
+      m_log.module_init_ret = to_int(kv["ret"]);
+      return;
+    }
+    if (std::regex_search(line, m, probe_start)) {
+      auto& probe = m_log.probes[m[1]];
+      auto kv = key_values(m[2].str());
+      probe.device = m[1];
+      probe.pid = to_int(kv["pid"]);
+      probe.comm = kv["comm"];
+      probe.start_s = t;
+      return;
+    }
+    if (std::regex_search(line, m, probe_end)) {
+      auto& probe = m_log.probes[m[1]];
+      auto kv = key_values(m[2].str());
+      probe.device = m[1];
+      probe.end_s = t;
+      probe.result = to_int(kv["result"]);
+      probe.misc = kv["misc"] == "-" ? "" : kv["misc"];
+      return;
+    }
+  }
+  if (contains(line, "failed with error")) {
+    if (std::regex_search(line, m, failed_612) && m[1] == m[3]) {
+      m_log.kernel_probe_failures[m[2]] = to_int(m[4]);
+      return;
+    }
+    if (std::regex_search(line, m, failed_61)) {
+      m_log.kernel_probe_failures[m[2]] = to_int(m[3]);
+      return;
+    }
+  }
+  if (contains(line, "Worker [")) {
+    UdevWorkerLine w;
+    w.t_s = t;
+    if (std::regex_search(line, m, worker)) {
+      w.kind = m[4] == "killed" ? UdevWorkerLine::Kind::killed : UdevWorkerLine::Kind::slow;
+      w.device = m[1];
+      w.worker_pid = to_int(m[2]);
+      w.seqnum = to_int(m[3]);
+    } else if (std::regex_search(line, m, terminated)) {
+      w.kind = UdevWorkerLine::Kind::terminated;
+      w.device = m[1];
+      w.worker_pid = to_int(m[2]);
+      w.signal = to_int(m[3]);
+    } else if (std::regex_search(line, m, worker_failed)) {
+      w.kind = UdevWorkerLine::Kind::failed;
+      w.device = m[1];
+      w.worker_pid = to_int(m[2]);
+    } else {
+      return;
+    }
+    // systemd-udevd prefixes "systemd-udevd[pid]: " which is not a device.
+    if (w.device.find("systemd-udevd") == 0 || w.device.ends_with("]:"))
+      w.device.clear();
+    m_log.udev.push_back(std::move(w));
+    return;
+  }
+  if (line.starts_with("Linux version ")) {
+    ++m_log.banners;
+    if (m_log.linux_version.empty())
+      m_log.linux_version = line.substr(14, line.find(' ', 14) - 14);
+    return;
+  }
+  if (contains(line, "Kernel panic - not syncing")) {
+    if (!m_log.panic)
+      m_log.panic = line;
+    return;
+  }
+  if (contains(line, "Initramfs unpacking failed")) {
+    m_log.initramfs_error = line;
+    return;
+  }
+  if (!m_log.oops && (line.starts_with("Oops:") || contains(line, "BUG: ") ||
+                      contains(line, "general protection fault") ||
+                      contains(line, "------------[ cut here ]------------")))
+    m_log.oops = line;
+}
+
+BootLog parse_console(std::string_view text) {
+  ConsoleParser parser;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    auto line = text.substr(0, nl);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    parser.feed(line);
+    if (nl == std::string_view::npos)
+      break;
+    text.remove_prefix(nl + 1);
+  }
+  return parser.take();
+}
+
+} // namespace probegate::console

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace probegate::console {
+
+// One slowprobe probe, from the module's own start/end lines.
+struct ProbeRecord {
+  std::string device; // PCI address
+  int pid = 0;        // the task the probe ran in
+  std::string comm;
+  std::optional<double> start_s, end_s; // guest uptime
+  std::optional<int> result;            // 0 or -errno
+  std::string misc;                     // misc device created, if any
+};
+
+// A udevd worker line: "taking a long time", "killed", "terminated by signal".
+struct UdevWorkerLine {
+  enum class Kind { slow, killed, terminated, failed };
+  Kind kind = Kind::slow;
+  std::optional<double> t_s;
+  std::string device; // udevd's device prefix; empty when the line has none
+  int worker_pid = 0;
+  int seqnum = 0; // slow and killed lines only
+  int signal = 0; // terminated lines only
+};
+
+// A fact the guest agent reported (docs/PROTOCOL.md): "probegate: event=…".
+struct AgentFact {
+  std::optional<double> t_s;
+  std::string event;
+  std::map<std::string, std::string> fields;
+};
+
+// Everything the host learns from a console: what the kernel, the test
+// module, udevd and the agent said, with guest timestamps. Pure data, built
+// line by line by ConsoleParser; verdicts are computed from it elsewhere.
+struct BootLog {
+  int banners = 0; // "Linux version" lines; a second one means a reboot
+  std::string linux_version;
+  std::optional<double> last_time_s;
+  std::optional<int> loader_pid; // the task inside init_module() for slowprobe
+  std::optional<double> module_init_start_s, module_init_done_s;
+  std::optional<int> module_init_ret;
+  std::map<std::string, ProbeRecord> probes;        // by device
+  std::map<std::string, int> kernel_probe_failures; // device -> error, the kernel's own line
+  std::vector<UdevWorkerLine> udev;
+  std::vector<AgentFact> facts;
+  std::optional<std::string> panic; // the "Kernel panic" line
+  std::optional<std::string> oops;  // first Oops/BUG/cut-here line
+  std::optional<std::string> initramfs_error;
+  size_t lines = 0;
+
+  const AgentFact* fact(std::string_view event) const;
+};
+
+// Feeds console lines one at a time (as they stream from QEMU or from a
+// saved log) into a BootLog. Understands both kernel wordings of a failed
+// probe (6.1: "probe of X failed with error", 6.12+: "probe with driver")
+// and udevd's worker lines of v247 to v262.
+class ConsoleParser {
+public:
+  void feed(std::string_view line);
+  const BootLog& log() const { return m_log; }
+  BootLog take() { return std::move(m_log); }
+
+private:
+  BootLog m_log;
+};
+
+BootLog parse_console(std::string_view text);
+
+} // namespace probegate::console

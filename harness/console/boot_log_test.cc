@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "console/boot_log.h"
+#include "core/files.h"
+
+#include <gtest/gtest.h>
+
+namespace probegate::console {
+namespace {
+
+BootLog parse_file(const std::string& name) {
+  auto text = core::read_file(std::string(PROBEGATE_TESTDATA "/console/") + name);
+  EXPECT_TRUE(text) << name;
+  return parse_console(text.value_or(""));
+}
+
+TEST(ConsoleParser, SyncKillOn61) {
+  const auto log = parse_file("6.1-sync-kill.log");
+  EXPECT_EQ(log.banners, 1);
+  EXPECT_EQ(log.linux_version, "6.1.0-56-amd64");
+  ASSERT_TRUE(log.loader_pid);
+  ASSERT_EQ(log.probes.size(), 2u);
+  const auto& first = log.probes.at("0000:00:02.0");
+  EXPECT_EQ(first.pid, *log.loader_pid) << "a sync probe runs in the loading worker";
+  EXPECT_EQ(first.comm, "(udev-worker)");
+  EXPECT_EQ(first.result, -4);
+  EXPECT_TRUE(first.misc.empty());
+  ASSERT_TRUE(first.start_s && first.end_s);
+  EXPECT_NEAR(*first.end_s - *first.start_s, 4.2, 0.1);
+  EXPECT_EQ(log.kernel_probe_failures.size(), 2u);
+  EXPECT_EQ(log.kernel_probe_failures.at("0000:00:03.0"), -4);
+  ASSERT_EQ(log.module_init_ret, 0);
+
+  int slow = 0, killed = 0, terminated = 0, loader_killed = 0;
+  for (const auto& w : log.udev) {
+    slow += w.kind == UdevWorkerLine::Kind::slow;
+    killed += w.kind == UdevWorkerLine::Kind::killed;
+    loader_killed += w.kind == UdevWorkerLine::Kind::killed && w.worker_pid == *log.loader_pid;
+    terminated += w.kind == UdevWorkerLine::Kind::terminated;
+    EXPECT_TRUE(w.device == "0000:00:02.0" || w.device == "0000:00:03.0") << w.device;
+  }
+  EXPECT_EQ(slow, 2);
+  EXPECT_EQ(killed, 2);
+  EXPECT_EQ(terminated, 2);
+  EXPECT_EQ(loader_killed, 1);
+
+  ASSERT_NE(log.fact("ready"), nullptr);
+  EXPECT_EQ(log.fact("ready")->fields.at("bound"), "0");
+  EXPECT_EQ(log.fact("pci")->fields.at("edu"), "2");
+  EXPECT_EQ(log.fact("probes-waited")->fields.at("outcome"), "complete");
+  EXPECT_FALSE(log.panic);
+  EXPECT_FALSE(log.oops);
+  EXPECT_FALSE(log.initramfs_error);
+}
+
+TEST(ConsoleParser, AsyncProbesRunInKernelWorkers) {
+  const auto log = parse_file("6.1-async-param.log");
+  ASSERT_TRUE(log.loader_pid);
+  for (const auto& [device, probe] : log.probes) {
+    EXPECT_NE(probe.pid, *log.loader_pid) << device << " probed in the udev worker";
+    EXPECT_EQ(probe.result, 0) << device;
+    EXPECT_FALSE(probe.misc.empty()) << device;
+  }
+  // init_module() returned long before the probes ended.
+  ASSERT_TRUE(log.module_init_done_s);
+  for (const auto& [device, probe] : log.probes)
+    EXPECT_LT(*log.module_init_done_s, *probe.end_s);
+}
+
+TEST(ConsoleParser, OlderAndNewerWordings) {
+  const auto old_udev = parse_file("excerpts/udev247-kernel612.log");
+  ASSERT_EQ(old_udev.udev.size(), 4u);
+  EXPECT_EQ(old_udev.udev[2].kind, UdevWorkerLine::Kind::terminated);
+  EXPECT_EQ(old_udev.udev[2].device, "") << "a line without a device prefix";
+  EXPECT_EQ(old_udev.udev[2].signal, 9);
+  EXPECT_EQ(old_udev.udev[3].kind, UdevWorkerLine::Kind::failed);
+  EXPECT_EQ(old_udev.udev[3].worker_pid, 109);
+  EXPECT_EQ(old_udev.kernel_probe_failures.at("0000:00:02.0"), -4) << "6.12 wording";
+
+  const auto new_udev = parse_file("excerpts/udev262.log");
+  ASSERT_EQ(new_udev.udev.size(), 3u);
+  EXPECT_EQ(new_udev.udev[1].kind, UdevWorkerLine::Kind::killed);
+  EXPECT_EQ(new_udev.udev[1].seqnum, 702);
+  EXPECT_DOUBLE_EQ(*new_udev.udev[1].t_s, 15.1);
+}
+
+TEST(ConsoleParser, BrokenBoots) {
+  const auto log = parse_file("excerpts/broken-boots.log");
+  ASSERT_TRUE(log.initramfs_error);
+  EXPECT_NE(log.initramfs_error->find("junk"), std::string::npos);
+  ASSERT_TRUE(log.panic);
+  EXPECT_EQ(log.facts.size(), 0u);
+}
+
+TEST(ConsoleParser, UntimedAndOddLinesAreHarmless) {
+  ConsoleParser p;
+  p.feed("");
+  p.feed("[");
+  p.feed("[ abc] probegate: event=ready bound=1");
+  p.feed("SeaBIOS (version 1.16)");
+  p.feed("[    1.5] probegate: event=misc name=slowprobe0 junk =novalue");
+  const auto& log = p.log();
+  ASSERT_EQ(log.facts.size(), 1u) << "an unparsable stamp is not a fact line";
+  EXPECT_EQ(log.facts[0].event, "misc");
+  EXPECT_EQ(log.facts[0].fields.at("name"), "slowprobe0");
+  EXPECT_EQ(log.lines, 5u);
+  EXPECT_DOUBLE_EQ(*log.last_time_s, 1.5);
+}
+
+} // namespace
+} // namespace probegate::console

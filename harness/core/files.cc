@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "core/files.h"
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <openssl/evp.h>
+#include <sstream>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace probegate::core {
+
+namespace {
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+Status write_all(int fd, std::string_view content) {
+  while (!content.empty()) {
+    const ssize_t n = ::write(fd, content.data(), content.size());
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return std::unexpected(Error{ErrorKind::infra, errno_text()});
+    }
+    content.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+} // namespace
+
+Status write_file_atomic(const fs::path& path, std::string_view content) {
+  std::error_code ec;
+  if (path.has_parent_path())
+    fs::create_directories(path.parent_path(), ec);
+  const fs::path tmp = path.string() + fmt::format(".tmp.{}", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return infra_error("cannot write {}: {}", tmp.string(), errno_text());
+  auto written = write_all(fd, content);
+  const bool synced = written && ::fsync(fd) == 0;
+  const std::string sync_error = synced ? "" : errno_text();
+  ::close(fd);
+  if (!written || !synced) {
+    fs::remove(tmp, ec);
+    return infra_error("cannot write {}: {}", path.string(),
+                       written ? sync_error : written.error().message);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = errno_text();
+    fs::remove(tmp, ec);
+    return infra_error("cannot rename {} into place: {}", path.string(), why);
+  }
+  return {};
+}
+
+Result<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return usage_error("cannot read {}: {}", path.string(), errno_text());
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+Status publish_dir(const fs::path& staging, const fs::path& final_path) {
+  std::error_code ec;
+  fs::create_directories(final_path.parent_path(), ec);
+  if (::rename(staging.c_str(), final_path.c_str()) == 0)
+    return {};
+  if (errno == ENOTEMPTY || errno == EEXIST) {
+    fs::remove_all(staging, ec);
+    return {};
+  }
+  return infra_error("cannot move {} to {}: {}", staging.string(), final_path.string(),
+                     errno_text());
+}
+
+namespace {
+
+class Sha256 {
+public:
+  Sha256() : m_ctx(EVP_MD_CTX_new()) { EVP_DigestInit_ex(m_ctx, EVP_sha256(), nullptr); }
+  ~Sha256() { EVP_MD_CTX_free(m_ctx); }
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const void* data, size_t size) { EVP_DigestUpdate(m_ctx, data, size); }
+  std::string hex() {
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(m_ctx, digest.data(), &length);
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i)
+      out += fmt::format("{:02x}", digest[i]);
+    return out;
+  }
+
+private:
+  EVP_MD_CTX* m_ctx;
+};
+
+} // namespace
+
+std::string sha256_hex(std::string_view data) {
+  Sha256 sha;
+  sha.update(data.data(), data.size());
+  return sha.hex();
+}
+
+Result<std::string> sha256_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return infra_error("cannot read {}: {}", path.string(), errno_text());
+  Sha256 sha;
+  std::array<char, 1 << 16> buffer{};
+  while (in) {
+    in.read(buffer.data(), buffer.size());
+    sha.update(buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  return sha.hex();
+}
+
+Result<TempDir> TempDir::create(const fs::path& parent, std::string_view prefix) {
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  std::string pattern = (parent / (std::string(prefix) + "XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    return infra_error("cannot create a temporary directory in {}: {}", parent.string(),
+                       errno_text());
+  return TempDir(fs::path(pattern));
+}
+
+TempDir::TempDir(TempDir&& other) noexcept : m_path(std::move(other.m_path)) {
+  other.m_path.clear();
+}
+
+TempDir::~TempDir() {
+  if (!m_path.empty()) {
+    std::error_code ec;
+    fs::remove_all(m_path, ec);
+  }
+}
+
+Result<FileLock> FileLock::acquire(const fs::path& path) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return infra_error("cannot open lock file {}: {}", path.string(), errno_text());
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      const std::string why = errno_text();
+      ::close(fd);
+      return infra_error("cannot lock {}: {}", path.string(), why);
+    }
+  }
+  return FileLock(fd);
+}
+
+FileLock::FileLock(FileLock&& other) noexcept : m_fd(other.m_fd) {
+  other.m_fd = -1;
+}
+
+FileLock::~FileLock() {
+  if (m_fd >= 0)
+    ::close(m_fd);
+}
+
+fs::path cache_root() {
+  if (const char* own = std::getenv("PROBEGATE_CACHE"); own && *own)
+    return own;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg)
+    return fs::path(xdg) / "probegate";
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : "/tmp") / ".cache" / "probegate";
+}
+
+fs::path data_root() {
+  if (const char* own = std::getenv("PROBEGATE_DATA_DIR"); own && *own)
+    return own;
+  return PROBEGATE_SOURCE_DIR;
+}
+
+} // namespace probegate::core

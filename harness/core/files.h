@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace probegate::core {
+
+namespace fs = std::filesystem;
+
+// Writes a file so that readers see the old content or the new, never a part:
+// a temporary beside it, fsync, rename.
+Status write_file_atomic(const fs::path& path, std::string_view content);
+Result<std::string> read_file(const fs::path& path);
+
+// Moves a finished directory into its final place in one rename. If another
+// process published the same entry first, ours is discarded (same content).
+Status publish_dir(const fs::path& staging, const fs::path& final_path);
+
+std::string sha256_hex(std::string_view data);
+Result<std::string> sha256_file(const fs::path& path);
+
+// A directory removed with its contents when the owner goes out of scope
+// (ninja's ScopedTempDir). Created under `parent`, which is created if needed.
+class TempDir {
+public:
+  static Result<TempDir> create(const fs::path& parent, std::string_view prefix);
+  TempDir(TempDir&& other) noexcept;
+  TempDir& operator=(TempDir&&) = delete;
+  TempDir(const TempDir&) = delete;
+  ~TempDir();
+  const fs::path& path() const { return m_path; }
+
+private:
+  explicit TempDir(fs::path path) : m_path(std::move(path)) {}
+  fs::path m_path;
+};
+
+// An exclusive advisory lock (flock) on a file, held for the owner's
+// lifetime: serialises the building of one cache entry across processes.
+class FileLock {
+public:
+  static Result<FileLock> acquire(const fs::path& path);
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&&) = delete;
+  FileLock(const FileLock&) = delete;
+  ~FileLock();
+
+private:
+  explicit FileLock(int fd) : m_fd(fd) {}
+  int m_fd = -1;
+};
+
+// $PROBEGATE_CACHE, else $XDG_CACHE_HOME/probegate, else ~/.cache/probegate.
+fs::path cache_root();
+// Where guest-modules/ and images/ live: $PROBEGATE_DATA_DIR, else the source
+// tree the binary was built from.
+fs::path data_root();
+
+} // namespace probegate::core

@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+#include "proc/process_runner.h"
+#include "report/run_result.h"
+#include "spec/run_spec.h"
+
+#include <filesystem>
+#include <functional>
+#include <string_view>
+
+namespace probegate::drivers {
+
+// What every driver needs from the outside world; tests pass a
+// FakeProcessRunner and temporary directories.
+struct Environment {
+  proc::ProcessRunner& runner;
+  std::filesystem::path cache;
+  std::filesystem::path data;    // guest-modules/ and images/
+  std::filesystem::path results; // results root
+  std::function<void(std::string_view)> progress;
+};
+
+// One boot: kernel -> module -> image -> VM -> console -> verdict -> report.
+// Usage errors return before anything is written. Once the run directory
+// exists, infrastructure trouble becomes an `error` verdict in result.json
+// (never a kernel failure) and the RunResult is returned; an interrupt
+// records what it can and returns ErrorKind::interrupted.
+core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env);
+
+// The offline half of a boot: console text + spec -> RunResult (no files).
+report::RunResult judge_console(const spec::RunSpec& spec, std::string_view console_text,
+                                bool timed_out);
+
+} // namespace probegate::drivers

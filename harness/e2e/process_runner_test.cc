@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The real ProcessRunner against real processes (so: label e2e, not unit).
+#include "core/files.h"
+#include "proc/process_runner.h"
+
+#include <csignal>
+#include <filesystem>
+#include <gtest/gtest.h>
+
+namespace probegate::proc {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+core::Command sh(std::string script) {
+  core::Command c;
+  c.argv = {"/bin/sh", "-c", std::move(script)};
+  c.timeout = 30s;
+  return c;
+}
+
+// Alive and not a zombie (an orphan's zombie lingers where PID 1 does not reap).
+bool alive(pid_t pid) {
+  auto status = core::read_file(fmt::format("/proc/{}/status", pid));
+  return status && status->find("State:\tZ") == std::string::npos;
+}
+
+TEST(ProcessRunner, ReportsExitCodeAndStreamsLines) {
+  auto runner = make_process_runner();
+  std::vector<std::string> lines;
+  auto r =
+      runner->run(sh("echo one; echo two >&2; printf 'three'; exit 7"), [&](std::string_view l) {
+        lines.emplace_back(l);
+        return LineAction::keep_going;
+      });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->exit_code, 7);
+  EXPECT_FALSE(r->ok());
+  EXPECT_EQ(lines, (std::vector<std::string>{"one", "two", "three"}));
+}
+
+TEST(ProcessRunner, DeadlineKillsTheWholeGroup) {
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "runner-");
+  ASSERT_TRUE(tmp);
+  const auto pidfile = tmp->path() / "grandchild";
+  auto command = sh("sleep 300 & echo $! > " + pidfile.string() + "; wait");
+  command.timeout = 1s;
+  auto runner = make_process_runner();
+  auto r = runner->run(command);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->timed_out);
+  const pid_t grandchild = std::stoi(*core::read_file(pidfile));
+  EXPECT_FALSE(alive(grandchild)) << "the background child of the timed-out command survived";
+}
+
+TEST(ProcessRunner, SinkCanStopTheProgram) {
+  auto runner = make_process_runner();
+  int seen = 0;
+  auto r = runner->run(sh("while :; do echo tick; done"), [&](std::string_view) {
+    return ++seen >= 5 ? LineAction::stop : LineAction::keep_going;
+  });
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->stopped);
+  EXPECT_GE(seen, 5);
+}
+
+TEST(ProcessRunner, SignalDeathIsReported) {
+  auto runner = make_process_runner();
+  auto r = runner->run(sh("kill -KILL $$"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->signal, SIGKILL);
+  EXPECT_FALSE(r->ok());
+}
+
+TEST(ProcessRunner, MissingProgramIsAnInfraError) {
+  auto runner = make_process_runner();
+  core::Command c;
+  c.argv = {"probegate-no-such-program"};
+  auto r = runner->run(c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, core::ErrorKind::infra);
+  EXPECT_NE(r.error().message.find("probegate-no-such-program"), std::string::npos);
+}
+
+TEST(ProcessRunner, LogIsCompleteOrAbsent) {
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "runner-");
+  ASSERT_TRUE(tmp);
+  auto command = sh("echo saved");
+  command.log_path = tmp->path() / "out.log";
+  auto runner = make_process_runner();
+  ASSERT_TRUE(runner->run(command));
+  EXPECT_EQ(*core::read_file(command.log_path), "saved\n");
+  EXPECT_FALSE(fs::exists(command.log_path.string() + ".partial"));
+}
+
+TEST(ProcessRunner, RunCheckedQuotesTheCommand) {
+  auto runner = make_process_runner();
+  auto r = run_checked(*runner, sh("echo why; exit 3"));
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("exited with 3"), std::string::npos);
+  EXPECT_NE(r.error().message.find("why"), std::string::npos);
+}
+
+} // namespace
+} // namespace probegate::proc

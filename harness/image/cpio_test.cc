@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "core/files.h"
+#include "image/cpio.h"
+#include "image/initramfs.h"
+
+#include <fstream>
+#include <gtest/gtest.h>
+
+namespace probegate::image {
+namespace {
+
+std::vector<CpioEntry> sample() {
+  return {
+      {"dev", CpioEntry::Type::dir, 0755, {}, {}, 0, 0},
+      {"dev/console", CpioEntry::Type::chardev, 0600, {}, {}, 5, 1},
+      {"bin", CpioEntry::Type::dir, 0755, {}, {}, 0, 0},
+      {"bin/sh", CpioEntry::Type::symlink, 0777, {}, "busybox", 0, 0},
+      {"init", CpioEntry::Type::file, 0755, "#!/bin/sh\necho hi\n", {}, 0, 0},
+      {"odd", CpioEntry::Type::file, 0644, "abc", {}, 0, 0},
+  };
+}
+
+TEST(Cpio, SameEntriesGiveTheSameBytes) {
+  auto a = write_cpio(sample());
+  auto b = write_cpio(sample());
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(*a, *b);
+  EXPECT_EQ(a->size() % 4, 0u) << "layers must be 4-byte aligned to concatenate";
+  EXPECT_EQ(a->substr(0, 6), "070701") << "newc magic";
+}
+
+TEST(Cpio, ReadsBackWithLibarchive) {
+  auto bytes = write_cpio(sample());
+  ASSERT_TRUE(bytes);
+  auto names = list_cpio(*bytes);
+  ASSERT_TRUE(names) << names.error().message;
+  EXPECT_EQ(*names,
+            (std::vector<std::string>{"dev", "dev/console", "bin", "bin/sh", "init", "odd"}));
+}
+
+TEST(Cpio, ContentChangesTheBytes) {
+  auto entries = sample();
+  auto a = write_cpio(entries);
+  entries.back().data = "abd";
+  auto b = write_cpio(entries);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(*a, *b);
+}
+
+TEST(Cpio, TreeIsSortedAndHonoursExcludes) {
+  auto tmp = core::TempDir::create(::testing::TempDir(), "cpio-");
+  ASSERT_TRUE(tmp);
+  const auto root = tmp->path();
+  std::filesystem::create_directories(root / "usr/share/doc/pkg");
+  std::filesystem::create_directories(root / "bin");
+  std::ofstream(root / "usr/share/doc/pkg/README") << "doc";
+  std::ofstream(root / "bin/tool") << "tool";
+  std::filesystem::create_symlink("tool", root / "bin/alias");
+  auto entries = entries_from_tree(root, {"usr/share/doc"});
+  ASSERT_TRUE(entries);
+  std::vector<std::string> paths;
+  for (const auto& e : *entries)
+    paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"bin", "bin/alias", "bin/tool", "usr", "usr/share"}));
+  EXPECT_EQ((*entries)[1].type, CpioEntry::Type::symlink);
+  EXPECT_EQ((*entries)[1].target, "tool");
+  EXPECT_EQ((*entries)[2].data, "tool");
+}
+
+TEST(RunLayer, CarriesTheRunParameters) {
+  RunLayerSpec spec{2, 120, 100, {"options slowprobe delay_ms=4000"}};
+  const auto entries = run_layer_entries(spec);
+  auto find = [&](const std::string& path) {
+    for (const auto& e : entries)
+      if (e.path == path)
+        return e.data;
+    return std::string("<missing>");
+  };
+  EXPECT_NE(find("etc/probegate/run.env").find("PG_DEVICES=2\n"), std::string::npos);
+  EXPECT_NE(find("etc/probegate/run.env").find("PG_DEADLINE=120\n"), std::string::npos);
+  EXPECT_NE(find("etc/modprobe.d/probegate.conf").find("options slowprobe delay_ms=4000\n"),
+            std::string::npos);
+}
+
+TEST(ListLines, DropsCommentsAndBlanks) {
+  EXPECT_EQ(list_lines("# c\nudev\n\n  kmod  # why\n\t\n"),
+            (std::vector<std::string>{"udev", "kmod"}));
+}
+
+} // namespace
+} // namespace probegate::image

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+#include "image/cpio.h"
+#include "kernel/kernel_artifact.h"
+#include "modules/module_builder.h"
+#include "proc/process_runner.h"
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace probegate::image {
+
+// What the per-run config layer says to the guest's /init (docs/PROTOCOL.md).
+struct RunLayerSpec {
+  int devices = 0;
+  int deadline_s = 0;
+  int settle_timeout_s = 0;
+  std::vector<std::string> modprobe_options; // "options slowprobe delay_ms=4000 …"
+};
+
+// Pure: the files of the per-run layer.
+std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec);
+
+// A finished initramfs: the concatenated layers and where each came from.
+struct Initramfs {
+  std::filesystem::path path;
+  std::vector<std::filesystem::path> layers;
+  std::uintmax_t size = 0;
+};
+
+// Builds initramfs images as concatenated cpio layers (the kernel unpacks
+// them in order): a base user space from Debian packages (busybox-static,
+// udev, kmod and their libraries; images/base-packages.txt), a per-kernel
+// modules layer (.ko + depmod output) and a small per-run config layer. The
+// first two are cached by content, so a warm run only writes the last.
+class ImageBuilder {
+public:
+  ImageBuilder(proc::ProcessRunner& runner, std::filesystem::path cache,
+               std::filesystem::path data_root, std::function<void(std::string_view)> progress);
+
+  core::Result<std::filesystem::path> base_layer();
+  core::Result<std::filesystem::path> modules_layer(const kernel::KernelArtifact& kernel,
+                                                    const modules::BuiltModule& module);
+  core::Result<Initramfs> assemble(const std::vector<std::filesystem::path>& layers,
+                                   const std::vector<CpioEntry>& run_entries,
+                                   const std::filesystem::path& out);
+
+private:
+  core::Result<std::filesystem::path> build_base(const std::filesystem::path& out);
+
+  proc::ProcessRunner& m_runner;
+  std::filesystem::path m_cache;
+  std::filesystem::path m_data;
+  std::function<void(std::string_view)> m_progress;
+};
+
+// Non-comment, non-blank lines of a list file (images/base-packages.txt).
+std::vector<std::string> list_lines(std::string_view text);
+
+} // namespace probegate::image

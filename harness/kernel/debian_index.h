@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace probegate::kernel {
+
+// Pure functions over Debian's package index (the output of
+// `apt-cache pkgnames linux-image-` and `apt-cache show`): which kernel
+// releases exist, which line each belongs to, which is newest, and which
+// packages a module build needs. Unit-tested on recorded indexes.
+
+// "6.1.0-56-amd64" from "linux-image-6.1.0-56-amd64"; generic amd64 flavour only.
+std::vector<std::string> image_releases(std::string_view pkgnames_output);
+// "6.1" for "6.1.0-56-amd64", "6.12" for "6.12.57+deb12-amd64".
+std::string line_of(std::string_view release);
+// Natural order: 6.1.0-9 < 6.1.0-10, 6.12.9 < 6.12.10.
+bool release_less(std::string_view a, std::string_view b);
+std::optional<std::string> newest_in_line(const std::vector<std::string>& releases,
+                                          std::string_view line);
+std::vector<std::string> lines(const std::vector<std::string>& releases);
+// Package names in the Depends: field of `apt-cache show` output.
+std::vector<std::string> depends(std::string_view show_output);
+// The packages to download for a release: image, arch headers, and the
+// linux-headers-*-common / linux-kbuild-* packages the headers depend on.
+std::vector<std::string> packages_for(std::string_view release,
+                                      std::string_view headers_show_output);
+
+} // namespace probegate::kernel

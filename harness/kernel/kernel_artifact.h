@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+namespace probegate::kernel {
+
+// A kernel ready to boot and to build modules against, all local files.
+// Produced by KernelStore, consumed by modules/, image/ and vm/.
+struct KernelArtifact {
+  std::string ref;     // as the user wrote it
+  std::string release; // uname -r, e.g. 6.1.0-56-amd64
+  std::string line;    // e.g. 6.1
+  std::filesystem::path dir;
+  std::filesystem::path vmlinuz;               // compressed image (bzImage)
+  std::filesystem::path vmlinux;               // uncompressed ELF, for the PVH entry
+  std::filesystem::path kbuild_dir;            // `make -C` target for external modules
+  std::filesystem::path modules_dir;           // lib/modules/<release> files depmod wants
+  std::map<std::string, std::string> packages; // name -> version
+};
+
+void to_json(nlohmann::json& j, const KernelArtifact& a);
+void from_json(const nlohmann::json& j, KernelArtifact& a);
+
+} // namespace probegate::kernel

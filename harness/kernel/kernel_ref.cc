@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "kernel/kernel_ref.h"
+
+#include <regex>
+
+namespace probegate::kernel {
+
+namespace {
+
+constexpr std::string_view k_forms =
+    "debian:<line> (debian:6.1), debian:<abi> (debian:6.1.0-56-amd64), "
+    "file:<image>[,kbuild=<dir>] or tree:<built kernel source dir>";
+
+} // namespace
+
+core::Result<KernelRef> parse_kernel_ref(std::string_view text) {
+  KernelRef ref;
+  ref.text = std::string(text);
+  const auto colon = text.find(':');
+  if (colon == std::string_view::npos || colon + 1 == text.size())
+    return core::usage_error("kernel ref '{}' is not one of {}", text, k_forms);
+  const std::string scheme(text.substr(0, colon));
+  std::string rest(text.substr(colon + 1));
+  if (scheme == "debian") {
+    static const std::regex line(R"(\d+\.\d+)");
+    static const std::regex abi(R"(\d+\.\d+(\.\d+)*(-\d+|\+deb\d+)(-amd64)?)");
+    if (std::regex_match(rest, line)) {
+      ref.kind = KernelRef::Kind::debian_line;
+    } else if (std::regex_match(rest, abi)) {
+      ref.kind = KernelRef::Kind::debian_abi;
+      if (!rest.ends_with("-amd64"))
+        rest += "-amd64";
+    } else {
+      return core::usage_error("kernel ref '{}': '{}' is neither a Debian line (6.1) nor an "
+                               "ABI (6.1.0-56-amd64)",
+                               text, rest);
+    }
+    ref.value = rest;
+    return ref;
+  }
+  if (scheme == "file") {
+    ref.kind = KernelRef::Kind::file;
+    if (const auto comma = rest.find(",kbuild="); comma != std::string::npos) {
+      ref.kbuild = rest.substr(comma + 8);
+      rest.resize(comma);
+    }
+    ref.value = rest;
+    return ref;
+  }
+  if (scheme == "tree") {
+    ref.kind = KernelRef::Kind::tree;
+    ref.value = rest;
+    return ref;
+  }
+  return core::usage_error("kernel ref '{}': unknown scheme '{}:'; use {}", text, scheme, k_forms);
+}
+
+} // namespace probegate::kernel

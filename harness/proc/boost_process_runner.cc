@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The only file that starts processes (Boost.Process v2, pidfd based).
+// Boost.Process v2 is compiled into this one translation unit (src.hpp).
+#define BOOST_PROCESS_V2_SEPARATE_COMPILATION 1
+#include "proc/process_runner.h"
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/process/v2.hpp>
+#include <boost/process/v2/src.hpp>
+#include <csignal>
+#include <deque>
+#include <fmt/ostream.h>
+#include <fstream>
+#include <optional>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace probegate::proc {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace bp = boost::process::v2;
+using namespace std::chrono_literals;
+
+constexpr auto k_kill_grace = 3s;
+constexpr size_t k_max_line = 64 * 1024;
+constexpr size_t k_tail_lines = 20;
+
+// Runs in the child between fork and exec: own process group (so we can kill
+// everything it starts), death with the harness, default signal mask.
+struct ChildSetup {
+  pid_t parent = ::getpid();
+  template <typename Launcher>
+  bp::error_code on_exec_setup(Launcher&, const bp::filesystem::path&, const char* const*&) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent)
+      ::_exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    return {};
+  }
+};
+
+std::vector<std::string> environment_for(const core::Command& command) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    const auto key = entry.substr(0, entry.find('='));
+    if (!command.env.contains(std::string(key)))
+      env.emplace_back(entry);
+  }
+  for (const auto& [key, value] : command.env)
+    env.push_back(key + "=" + value);
+  return env;
+}
+
+// Splits output into lines, feeds the sink, keeps a tail and the log.
+class OutputCollector {
+public:
+  OutputCollector(const core::Command& command, const LineSink& sink)
+      : m_sink(sink), m_log_path(command.log_path) {
+    if (!m_log_path.empty())
+      m_log.open(partial_path(), std::ios::binary | std::ios::trunc);
+  }
+
+  // Returns false when the sink asked to stop.
+  bool feed(std::string_view data) {
+    if (m_log.is_open())
+      m_log.write(data.data(), static_cast<std::streamsize>(data.size()));
+    bool go_on = true;
+    for (char c : data) {
+      if (c == '\n' || m_partial.size() >= k_max_line)
+        go_on = finish_line() && go_on;
+      if (c != '\n')
+        m_partial += c;
+    }
+    return go_on;
+  }
+
+  bool flush() { return m_partial.empty() || finish_line(); }
+
+  core::Status close_log() {
+    if (!m_log.is_open())
+      return {};
+    m_log.close();
+    if (!m_log)
+      return core::infra_error("cannot write {}", m_log_path.string());
+    std::error_code ec;
+    std::filesystem::rename(partial_path(), m_log_path, ec);
+    if (ec)
+      return core::infra_error("cannot rename {}: {}", m_log_path.string(), ec.message());
+    return {};
+  }
+
+  std::string tail() const {
+    std::string out;
+    for (const auto& line : m_tail)
+      out += line + "\n";
+    return out;
+  }
+
+private:
+  std::filesystem::path partial_path() const { return m_log_path.string() + ".partial"; }
+
+  bool finish_line() {
+    if (!m_partial.empty() && m_partial.back() == '\r')
+      m_partial.pop_back();
+    m_tail.push_back(m_partial);
+    if (m_tail.size() > k_tail_lines)
+      m_tail.pop_front();
+    const bool go_on = !m_sink || m_sink(m_partial) == LineAction::keep_going;
+    m_partial.clear();
+    return go_on;
+  }
+
+  const LineSink& m_sink;
+  std::filesystem::path m_log_path;
+  std::ofstream m_log;
+  std::string m_partial;
+  std::deque<std::string> m_tail;
+};
+
+class BoostProcessRunner final : public ProcessRunner {
+public:
+  core::Result<ProcessResult> run(const core::Command& command, const LineSink& sink) override;
+};
+
+core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command,
+                                                    const LineSink& sink) {
+  if (command.argv.empty())
+    return core::infra_error("empty command");
+  const auto started = std::chrono::steady_clock::now();
+  asio::io_context ctx;
+  asio::readable_pipe out_read(ctx);
+  asio::writable_pipe out_write(ctx);
+  asio::connect_pipe(out_read, out_write);
+
+  bp::filesystem::path exe = command.argv.front();
+  if (exe.filename() == exe)
+    exe = bp::environment::find_executable(command.argv.front());
+  if (exe.empty())
+    return core::infra_error("`{}` was not found on PATH: install it (see README.md)",
+                             command.argv.front());
+
+  OutputCollector output(command, sink);
+  std::vector<std::string> args(command.argv.begin() + 1, command.argv.end());
+  const auto env = environment_for(command);
+  std::optional<bp::process> child;
+  try {
+    child.emplace(
+        ctx.get_executor(), exe, args, bp::process_stdio{nullptr, out_write, out_write},
+        bp::process_environment(env),
+        bp::process_start_dir(command.cwd.empty() ? std::filesystem::current_path() : command.cwd),
+        ChildSetup{});
+  } catch (const std::exception& e) {
+    return core::infra_error("cannot start `{}`: {}", core::to_shell(command), e.what());
+  }
+  out_write.close();
+  const pid_t pgid = child->id();
+
+  ProcessResult result;
+  bool interrupted = false;
+  bool exited = false;
+  bool eof = false;
+  asio::steady_timer deadline(ctx, command.timeout);
+  asio::steady_timer grace(ctx);
+  asio::signal_set signals(ctx, SIGINT, SIGTERM);
+
+  auto kill_group = [&] {
+    if (exited)
+      return;
+    ::killpg(pgid, SIGTERM);
+    grace.expires_after(k_kill_grace);
+    grace.async_wait([&](bp::error_code ec) {
+      if (!ec && !exited)
+        ::killpg(pgid, SIGKILL);
+    });
+  };
+  auto finish_if_done = [&] {
+    if (exited && eof) {
+      deadline.cancel();
+      grace.cancel();
+      signals.cancel();
+    }
+  };
+
+  deadline.async_wait([&](bp::error_code ec) {
+    if (ec)
+      return;
+    result.timed_out = true;
+    kill_group();
+  });
+  signals.async_wait([&](bp::error_code ec, int) {
+    if (ec)
+      return;
+    interrupted = true;
+    kill_group();
+  });
+
+  std::array<char, 1 << 16> buffer{};
+  std::function<void(bp::error_code, size_t)> on_read = [&](bp::error_code ec, size_t n) {
+    if (n > 0 && !output.feed(std::string_view(buffer.data(), n)) && !result.stopped) {
+      result.stopped = true;
+      kill_group();
+    }
+    if (ec) {
+      eof = true;
+      finish_if_done();
+      return;
+    }
+    out_read.async_read_some(asio::buffer(buffer), on_read);
+  };
+  out_read.async_read_some(asio::buffer(buffer), on_read);
+
+  child->async_wait([&](bp::error_code, int) {
+    const int status = child->native_exit_code();
+    exited = true;
+    if (WIFSIGNALED(status))
+      result.signal = WTERMSIG(status);
+    else
+      result.exit_code = WEXITSTATUS(status);
+    // Anything the child left in its group goes too.
+    ::killpg(pgid, SIGKILL);
+    finish_if_done();
+  });
+
+  ctx.run();
+  output.flush();
+  result.wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  result.tail = output.tail();
+  if (auto closed = output.close_log(); !closed)
+    return std::unexpected(closed.error());
+  if (interrupted)
+    return std::unexpected(
+        core::Error{core::ErrorKind::interrupted,
+                    fmt::format("interrupted while running `{}`", core::to_shell(command))});
+  return result;
+}
+
+} // namespace
+
+std::unique_ptr<ProcessRunner> make_process_runner() {
+  return std::make_unique<BoostProcessRunner>();
+}
+
+} // namespace probegate::proc

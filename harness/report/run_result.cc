@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "report/run_result.h"
+
+#include "core/command.h"
+#include "core/files.h"
+
+#include <nlohmann/json.hpp>
+
+namespace probegate::report {
+
+namespace {
+
+template <typename T> nlohmann::json opt(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json();
+}
+
+nlohmann::json outcome_json(const verdict::Outcome& o) {
+  nlohmann::json kills = nlohmann::json::array();
+  for (const auto& k : o.udev_kills)
+    kills.push_back({{"device", k.device},
+                     {"seqnum", k.seqnum},
+                     {"worker_pid", k.worker_pid},
+                     {"guest_time_s", opt(k.t_s)},
+                     {"loading_module", k.loading_module}});
+  return {{"booted", o.booted},
+          {"timed_out", o.timed_out},
+          {"devices_expected", o.devices_expected},
+          {"devices_bound", o.devices_bound},
+          {"probe_failures", o.probe_failures},
+          {"udev_worker_killed", o.udev_worker_killed},
+          {"udev_slow_warnings", o.udev_slow_warnings},
+          {"udev_kills", kills},
+          {"panic", o.panic},
+          {"panic_line", opt(o.panic_line)},
+          {"oops_line", opt(o.oops_line)},
+          {"time_to_available_s", opt(o.time_to_available_s)},
+          {"loader_pid", opt(o.loader_pid)},
+          {"infra_error", opt(o.infra_error)},
+          {"guest_kernel", o.guest_kernel}};
+}
+
+} // namespace
+
+nlohmann::json to_json(const RunResult& r) {
+  nlohmann::json checks = nlohmann::json::array();
+  for (const auto& c : r.verdict.checks)
+    checks.push_back(
+        {{"name", c.name}, {"expected", c.expected}, {"actual", c.actual}, {"pass", c.pass}});
+  nlohmann::json j = {
+      {"format", "probegate-result/1"},
+      {"name", r.spec.name},
+      {"verdict", verdict::verdict_name(r.verdict.kind)},
+      {"reason", r.verdict.reason},
+      {"kernel", {{"ref", r.spec.kernel}, {"release", r.kernel_release}}},
+      {"options", spec::options_json(r.spec)},
+      {"outcome", outcome_json(r.outcome)},
+      {"checks", checks},
+      {"kernel_cmdline", r.kernel_cmdline},
+      {"qemu_argv", r.qemu_argv},
+      {"qemu_command",
+       r.qemu_argv.empty() ? "" : core::to_shell(core::Command{r.qemu_argv, {}, {}, {}, {}})},
+      {"accel", r.accel},
+      {"accel_reason", r.accel_reason},
+      {"stage_s", r.stage_s},
+      {"host_before_qemu_s", r.host_before_qemu_s},
+      {"wall_s", r.wall_s},
+      {"error", r.error},
+  };
+  // Run options also at the top level, as DESIGN.md names them.
+  for (const auto& [key, value] : j["options"].items())
+    if (!j.contains(key))
+      j[key] = value;
+  return j;
+}
+
+core::Status write_result(const RunResult& result) {
+  return core::write_file_atomic(result.dir / "result.json", to_json(result).dump(2) + "\n");
+}
+
+std::string render_text(const RunResult& r) {
+  std::string out =
+      fmt::format("{}: {} on {} ({} devices, probe {} ms{}, async {}, udev timeout {})\n",
+                  r.spec.name, verdict::verdict_name(r.verdict.kind),
+                  r.kernel_release.empty() ? r.spec.kernel : r.kernel_release, r.spec.devices,
+                  r.spec.probe_delay_ms, r.spec.probe_kthread ? " + kthread" : "",
+                  spec::async_knob_name(r.spec.async),
+                  r.spec.udev_timeout_s ? std::to_string(*r.spec.udev_timeout_s) + " s"
+                                        : std::string("default"));
+  for (const auto& c : r.verdict.checks)
+    out += fmt::format("  {} {:<20} expected {:<4} actual {}\n", c.pass ? "ok  " : "FAIL", c.name,
+                       c.expected, c.actual);
+  const auto& o = r.outcome;
+  out += fmt::format("  bound {}/{}, probe failures {}, loader killed {}, udev kills {}, slow "
+                     "warnings {}{}\n",
+                     o.devices_bound, o.devices_expected, o.probe_failures,
+                     o.udev_worker_killed ? "yes" : "no", o.udev_kills.size(), o.udev_slow_warnings,
+                     o.time_to_available_s
+                         ? fmt::format(", available at {:.3f} s", *o.time_to_available_s)
+                         : std::string());
+  if (!r.verdict.reason.empty())
+    out += fmt::format("  reason: {}\n", r.verdict.reason);
+  if (!r.error.empty())
+    out += fmt::format("  error: {}\n", r.error);
+  if (!r.dir.empty())
+    out += fmt::format("  results: {}\n", r.dir.string());
+  return out;
+}
+
+} // namespace probegate::report

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+#include "spec/run_spec.h"
+#include "verdict/outcome.h"
+#include "verdict/verdict.h"
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace probegate::report {
+
+// Everything about one finished (or failed) run: the one model every writer
+// (result.json, terminal summary; later JUnit, HTML) renders.
+struct RunResult {
+  spec::RunSpec spec;
+  std::string kernel_release;
+  verdict::Outcome outcome;
+  verdict::Verdict verdict;
+  std::string kernel_cmdline;
+  std::vector<std::string> qemu_argv;
+  std::string accel;
+  std::string accel_reason;
+  std::map<std::string, double> stage_s; // fetch, module_build, image, accel, boot
+  double host_before_qemu_s = 0;
+  double wall_s = 0;
+  std::string error; // the infrastructure error, when verdict is error
+  std::filesystem::path dir;
+};
+
+nlohmann::json to_json(const RunResult& result);
+// result.json, atomically.
+core::Status write_result(const RunResult& result);
+// The short verdict for a terminal: one line per check, expected and actual.
+std::string render_text(const RunResult& result);
+
+} // namespace probegate::report

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "spec/run_spec.h"
+
+#include <nlohmann/json.hpp>
+
+namespace probegate::spec {
+
+std::string_view probe_type_name(ProbeType type) {
+  switch (type) {
+  case ProbeType::default_type:
+    return "default";
+  case ProbeType::prefer_async:
+    return "prefer-async";
+  case ProbeType::force_sync:
+    return "force-sync";
+  }
+  return "default";
+}
+
+std::string_view async_knob_name(AsyncKnob knob) {
+  switch (knob) {
+  case AsyncKnob::none:
+    return "none";
+  case AsyncKnob::module_param:
+    return "module-param";
+  case AsyncKnob::modprobe_conf:
+    return "modprobe-conf";
+  case AsyncKnob::driver_cmdline:
+    return "driver-cmdline";
+  case AsyncKnob::module_default:
+    return "module-default";
+  }
+  return "none";
+}
+
+core::Result<ProbeType> parse_probe_type(std::string_view text) {
+  for (auto type : {ProbeType::default_type, ProbeType::prefer_async, ProbeType::force_sync})
+    if (probe_type_name(type) == text)
+      return type;
+  return core::usage_error("--probe-type must be default, prefer-async or force-sync, not '{}'",
+                           text);
+}
+
+core::Result<AsyncKnob> parse_async_knob(std::string_view text) {
+  for (auto knob : {AsyncKnob::none, AsyncKnob::module_param, AsyncKnob::modprobe_conf,
+                    AsyncKnob::driver_cmdline, AsyncKnob::module_default})
+    if (async_knob_name(knob) == text)
+      return knob;
+  return core::usage_error("--async must be none, module-param, modprobe-conf, driver-cmdline "
+                           "or module-default, not '{}'",
+                           text);
+}
+
+core::Result<verdict::Tri> parse_tri(std::string_view text, std::string_view option) {
+  if (text == "yes")
+    return verdict::Tri::yes;
+  if (text == "no")
+    return verdict::Tri::no;
+  if (text == "any")
+    return verdict::Tri::any;
+  return core::usage_error("{} must be yes, no or any, not '{}'", option, text);
+}
+
+core::Status validate(const RunSpec& spec) {
+  if (spec.devices < 0 || spec.devices > k_max_devices)
+    return core::usage_error("--devices must be 0 to {}, not {}", k_max_devices, spec.devices);
+  if (spec.probe_delay_ms < 0 || spec.probe_delay_ms > 3'600'000)
+    return core::usage_error("--probe-delay-ms must be 0 to 3600000, not {}", spec.probe_delay_ms);
+  if (spec.async_value != 0 && spec.async_value != 1)
+    return core::usage_error("--async-value must be 0 or 1, not {}", spec.async_value);
+  if (spec.udev_timeout_s && (*spec.udev_timeout_s < 1 || *spec.udev_timeout_s > 86400))
+    return core::usage_error("--udev-timeout must be 1 to 86400 seconds, not {}",
+                             *spec.udev_timeout_s);
+  if (spec.expect.bound && (*spec.expect.bound < 0 || *spec.expect.bound > spec.devices))
+    return core::usage_error("--expect-bound {} is impossible with --devices {}: at most {} "
+                             "devices can bind",
+                             *spec.expect.bound, spec.devices, spec.devices);
+  if (spec.deadline_s && *spec.deadline_s < 1)
+    return core::usage_error("--deadline must be at least 1 second, not {}", *spec.deadline_s);
+  if (spec.async == AsyncKnob::driver_cmdline && spec.async_value == 0)
+    return core::usage_error("--async driver-cmdline takes no value: driver_async_probe= names "
+                             "drivers; drop --async-value 0");
+  if (spec.clock == vm::Clock::virtual_time && spec.accel == "kvm")
+    return core::usage_error("--clock virtual needs TCG (icount); with --accel kvm use "
+                             "--clock real");
+  return {};
+}
+
+int effective_deadline(const RunSpec& spec) {
+  if (spec.deadline_s)
+    return *spec.deadline_s;
+  const int timeout = spec.udev_timeout_s.value_or(k_udev_default_timeout_s);
+  const int probes_s = (spec.devices * spec.probe_delay_ms + 999) / 1000;
+  return 60 + std::max(probes_s, timeout + 11) + 30;
+}
+
+std::string kernel_cmdline(const RunSpec& spec, std::string_view console) {
+  std::string out = fmt::format("console={} panic=-1 printk.devkmsg=on", console);
+  if (spec.udev_timeout_s)
+    out += fmt::format(" udev.event_timeout={}", *spec.udev_timeout_s);
+  switch (spec.async) {
+  case AsyncKnob::module_param:
+    out += fmt::format(" slowprobe.async_probe={}", spec.async_value);
+    break;
+  case AsyncKnob::driver_cmdline:
+    out += " driver_async_probe=slowprobe";
+    break;
+  case AsyncKnob::module_default:
+    out += fmt::format(" module.async_probe={}", spec.async_value);
+    break;
+  case AsyncKnob::none:
+  case AsyncKnob::modprobe_conf:
+    break;
+  }
+  return out;
+}
+
+std::vector<std::string> modprobe_options(const RunSpec& spec) {
+  const int type = spec.probe_type == ProbeType::prefer_async ? 1
+                   : spec.probe_type == ProbeType::force_sync ? 2
+                                                              : 0;
+  std::string line =
+      fmt::format("options slowprobe delay_ms={} kthread={} kill_check=1 probe_type={}",
+                  spec.probe_delay_ms, spec.probe_kthread ? 1 : 0, type);
+  if (spec.async == AsyncKnob::modprobe_conf)
+    line += fmt::format(" async_probe={}", spec.async_value);
+  return {line};
+}
+
+nlohmann::json options_json(const RunSpec& spec) {
+  nlohmann::json j = {
+      {"kernel", spec.kernel},
+      {"devices", spec.devices},
+      {"probe_delay_ms", spec.probe_delay_ms},
+      {"probe_kthread", spec.probe_kthread},
+      {"probe_type", probe_type_name(spec.probe_type)},
+      {"async", async_knob_name(spec.async)},
+      {"async_value", spec.async_value},
+      {"udev_timeout",
+       spec.udev_timeout_s ? nlohmann::json(*spec.udev_timeout_s) : nlohmann::json()},
+      {"expect_bound", spec.expect.bound ? nlohmann::json(*spec.expect.bound) : nlohmann::json()},
+      {"expect_udev_kill", verdict::tri_name(spec.expect.udev_kill)},
+      {"expect_boot",
+       spec.expect.boot ? nlohmann::json(*spec.expect.boot ? "yes" : "no") : nlohmann::json()},
+      {"accel", spec.accel},
+      {"clock", spec.clock == vm::Clock::virtual_time ? "virtual" : "real"},
+      {"deadline", effective_deadline(spec)},
+  };
+  return j;
+}
+
+} // namespace probegate::spec

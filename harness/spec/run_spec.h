@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+#include "verdict/verdict.h"
+#include "vm/vm_spec.h"
+
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace probegate::spec {
+
+enum class ProbeType { default_type, prefer_async, force_sync };
+enum class AsyncKnob { none, module_param, modprobe_conf, driver_cmdline, module_default };
+
+// One boot, as the user asked for it (DESIGN.md "Run options"). Pure data:
+// the CLI and suites fill it; the functions below derive the guest's
+// configuration from it.
+struct RunSpec {
+  std::string name;
+  std::string kernel = "debian:6.1";
+  int devices = 2;
+  int probe_delay_ms = 0;
+  bool probe_kthread = true;
+  ProbeType probe_type = ProbeType::default_type;
+  AsyncKnob async = AsyncKnob::none;
+  int async_value = 1;
+  std::optional<int> udev_timeout_s; // unset: udevd's own default
+  verdict::Expectations expect;
+  std::string accel = "auto";
+  vm::Clock clock = vm::Clock::virtual_time;
+  std::optional<int> deadline_s; // guest seconds; unset: derived
+  bool keep_initramfs = false;   // copy the image into the run directory
+};
+
+inline constexpr int k_udev_default_timeout_s = 180;
+inline constexpr int k_max_devices = 32;
+
+core::Status validate(const RunSpec& spec);
+// Guest seconds after which the agent gives up: enough for every probe, the
+// udev kill (timeout + 11 s for udev >= 256) and the settle, with margin.
+int effective_deadline(const RunSpec& spec);
+std::string kernel_cmdline(const RunSpec& spec, std::string_view console = "ttyS0");
+std::vector<std::string> modprobe_options(const RunSpec& spec);
+
+std::string_view probe_type_name(ProbeType type);
+std::string_view async_knob_name(AsyncKnob knob);
+core::Result<ProbeType> parse_probe_type(std::string_view text);
+core::Result<AsyncKnob> parse_async_knob(std::string_view text);
+core::Result<verdict::Tri> parse_tri(std::string_view text, std::string_view option);
+
+// The run options as result.json records them (keys are the suite keys).
+nlohmann::json options_json(const RunSpec& spec);
+
+} // namespace probegate::spec

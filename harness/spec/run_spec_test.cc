@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "spec/run_spec.h"
+
+#include <gtest/gtest.h>
+
+namespace probegate::spec {
+namespace {
+
+TEST(RunSpec, KnobsLandWhereTheKernelReadsThem) {
+  RunSpec s;
+  s.udev_timeout_s = 3;
+  EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=-1 printk.devkmsg=on udev.event_timeout=3");
+  s.async = AsyncKnob::module_param;
+  EXPECT_TRUE(kernel_cmdline(s).ends_with(" slowprobe.async_probe=1"));
+  s.async = AsyncKnob::module_default;
+  s.async_value = 0;
+  EXPECT_TRUE(kernel_cmdline(s).ends_with(" module.async_probe=0"));
+  s.async = AsyncKnob::driver_cmdline;
+  s.async_value = 1;
+  EXPECT_TRUE(kernel_cmdline(s).ends_with(" driver_async_probe=slowprobe"));
+  s.async = AsyncKnob::modprobe_conf;
+  EXPECT_EQ(kernel_cmdline(s), "console=ttyS0 panic=-1 printk.devkmsg=on udev.event_timeout=3");
+  EXPECT_TRUE(modprobe_options(s).front().ends_with(" async_probe=1"));
+}
+
+TEST(RunSpec, ProbeParametersGoToModprobeD) {
+  RunSpec s;
+  s.probe_delay_ms = 4000;
+  s.probe_kthread = false;
+  s.probe_type = ProbeType::force_sync;
+  EXPECT_EQ(modprobe_options(s),
+            (std::vector<std::string>{
+                "options slowprobe delay_ms=4000 kthread=0 kill_check=1 probe_type=2"}));
+}
+
+TEST(RunSpec, DefaultTimeoutIsUdevsOwn) {
+  RunSpec s;
+  EXPECT_EQ(kernel_cmdline(s).find("event_timeout"), std::string::npos);
+  EXPECT_GE(effective_deadline(s), k_udev_default_timeout_s + 11);
+  s.deadline_s = 7;
+  EXPECT_EQ(effective_deadline(s), 7);
+}
+
+TEST(RunSpec, ImpossibleCombinationsAreUsageErrors) {
+  auto bad = [](auto mutate) {
+    RunSpec s;
+    mutate(s);
+    auto v = validate(s);
+    return !v && v.error().kind == core::ErrorKind::usage;
+  };
+  EXPECT_TRUE(bad([](RunSpec& s) { s.expect.bound = 3; }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.devices = -1; }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.devices = 33; }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.async_value = 2; }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.udev_timeout_s = 0; }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.deadline_s = 0; }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.probe_delay_ms = -5; }));
+  EXPECT_TRUE(bad([](RunSpec& s) {
+    s.async = AsyncKnob::driver_cmdline;
+    s.async_value = 0;
+  }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.accel = "kvm"; }));
+  EXPECT_FALSE(bad([](RunSpec& s) { s.expect.bound = 2; }));
+}
+
+TEST(RunSpec, ParsersNameTheChoices) {
+  EXPECT_EQ(parse_async_knob("modprobe-conf").value(), AsyncKnob::modprobe_conf);
+  auto knob = parse_async_knob("sometimes");
+  ASSERT_FALSE(knob);
+  EXPECT_NE(knob.error().message.find("module-param"), std::string::npos);
+  EXPECT_EQ(parse_probe_type("prefer-async").value(), ProbeType::prefer_async);
+  EXPECT_FALSE(parse_probe_type("async"));
+  EXPECT_EQ(parse_tri("any", "--x").value(), verdict::Tri::any);
+  EXPECT_FALSE(parse_tri("maybe", "--x"));
+}
+
+} // namespace
+} // namespace probegate::spec

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "verdict/outcome.h"
+
+#include <algorithm>
+#include <set>
+
+namespace probegate::verdict {
+
+Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool timed_out) {
+  using Kind = console::UdevWorkerLine::Kind;
+  Outcome o;
+  o.devices_expected = devices_expected;
+  o.timed_out = timed_out;
+  o.booted = log.fact("ready") != nullptr;
+  o.guest_kernel = log.linux_version;
+  o.loader_pid = log.loader_pid;
+  o.panic = log.panic.has_value();
+  o.panic_line = log.panic;
+  o.oops_line = log.oops;
+  o.infra_error = log.initramfs_error;
+
+  // Bound = what the probes created, as the agent saw it after the waits
+  // (FACTS.md: the driver link appears before probe ends, so it is no proof).
+  std::set<std::string> misc;
+  for (const auto& fact : log.facts)
+    if (fact.event == "misc" && fact.fields.contains("name"))
+      misc.insert(fact.fields.at("name"));
+  if (!o.booted) { // the agent never reported: fall back on the module's own lines
+    for (const auto& [device, probe] : log.probes)
+      if (probe.result == 0 && !probe.misc.empty())
+        misc.insert(probe.misc);
+  }
+  o.devices_bound = static_cast<int>(misc.size());
+
+  std::set<std::string> failed;
+  for (const auto& [device, error] : log.kernel_probe_failures)
+    failed.insert(device);
+  for (const auto& [device, probe] : log.probes)
+    if (probe.result.value_or(0) < 0)
+      failed.insert(device);
+  o.probe_failures = static_cast<int>(failed.size());
+
+  std::optional<double> last_bound;
+  for (const auto& [device, probe] : log.probes)
+    if (probe.result == 0 && probe.end_s)
+      last_bound = std::max(last_bound.value_or(0.0), *probe.end_s);
+  if (devices_expected > 0 && o.devices_bound >= devices_expected)
+    o.time_to_available_s = last_bound;
+
+  for (const auto& line : log.udev) {
+    if (line.kind == Kind::slow) {
+      ++o.udev_slow_warnings;
+    } else if (line.kind == Kind::killed) {
+      UdevKill kill{line.device, line.seqnum, line.worker_pid, line.t_s,
+                    log.loader_pid && *log.loader_pid == line.worker_pid};
+      o.udev_worker_killed = o.udev_worker_killed || kill.loading_module;
+      o.udev_kills.push_back(std::move(kill));
+    }
+  }
+  return o;
+}
+
+} // namespace probegate::verdict

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "console/boot_log.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace probegate::verdict {
+
+// One udevd worker kill (DESIGN.md: every kill is listed; only the one of the
+// worker inside init_module() can fail probes).
+struct UdevKill {
+  std::string device;
+  int seqnum = 0;
+  int worker_pid = 0;
+  std::optional<double> t_s;
+  bool loading_module = false;
+};
+
+// What happened in one boot, as facts (the result.json "outcome" object).
+struct Outcome {
+  bool booted = false;    // the agent reached its ready point
+  bool timed_out = false; // the host's deadline ended the boot
+  int devices_expected = 0;
+  int devices_bound = 0;           // misc devices the probes created
+  int probe_failures = 0;          // devices whose probe failed
+  bool udev_worker_killed = false; // the module-loading worker was killed
+  int udev_slow_warnings = 0;
+  bool panic = false;
+  std::optional<std::string> panic_line;
+  std::optional<std::string> oops_line;
+  std::optional<double> time_to_available_s; // guest uptime when the last device bound
+  std::optional<int> loader_pid;
+  std::vector<UdevKill> udev_kills;
+  std::optional<std::string> infra_error; // e.g. "Initramfs unpacking failed"
+  std::string guest_kernel;               // from the banner
+};
+
+// Pure: BootLog (+ what the host knows) -> Outcome.
+Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool timed_out);
+
+} // namespace probegate::verdict

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "core/files.h"
+#include "verdict/outcome.h"
+
+#include <gtest/gtest.h>
+
+namespace probegate::verdict {
+namespace {
+
+// The reproduction table of FACTS.md, as recorded on Debian 6.1 with udev
+// 252 (2 edu devices, 4000 ms probes, udev timeout 3 s unless "default").
+struct Row {
+  const char* log;
+  int bound;
+  int failures;
+  bool loader_killed;
+  size_t kills;
+};
+
+class ReproductionTable : public ::testing::TestWithParam<Row> {};
+
+TEST_P(ReproductionTable, OutcomeMatchesWhatWasMeasured) {
+  const Row row = GetParam();
+  auto text = core::read_file(std::string(PROBEGATE_TESTDATA "/console/") + row.log);
+  ASSERT_TRUE(text);
+  const auto o = derive_outcome(console::parse_console(*text), 2, false);
+  EXPECT_TRUE(o.booted);
+  EXPECT_EQ(o.devices_bound, row.bound);
+  EXPECT_EQ(o.probe_failures, row.failures);
+  EXPECT_EQ(o.udev_worker_killed, row.loader_killed);
+  EXPECT_EQ(o.udev_kills.size(), row.kills);
+  EXPECT_EQ(o.time_to_available_s.has_value(), row.bound == 2);
+  int loading = 0;
+  for (const auto& k : o.udev_kills)
+    loading += k.loading_module;
+  EXPECT_EQ(loading, row.loader_killed ? 1 : 0) << "exactly one worker loads the module";
+}
+
+INSTANTIATE_TEST_SUITE_P(Debian61, ReproductionTable,
+                         ::testing::Values(Row{"6.1-sync-kill.log", 0, 2, true, 2},
+                                           Row{"6.1-default-timeout.log", 2, 0, false, 0},
+                                           Row{"6.1-nokthread.log", 2, 0, true, 2},
+                                           // the second device's worker is killed while blocked in
+                                           // uevent_show: harmless, and not the loader (FACTS.md)
+                                           Row{"6.1-async-param.log", 2, 0, false, 1},
+                                           Row{"6.1-module-default.log", 2, 0, false, 0},
+                                           Row{"6.1-driver-cmdline.log", 2, 0, true, 2},
+                                           Row{"6.1-prefer-async.log", 2, 0, true, 2},
+                                           Row{"6.1-force-sync-param.log", 0, 2, true, 2}));
+
+TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
+  auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
+  ASSERT_TRUE(text);
+  // Cut the log before the agent's ready report, as a deadline would.
+  const auto cut = text->find("probegate: event=probes-waited");
+  ASSERT_NE(cut, std::string::npos);
+  const auto o = derive_outcome(console::parse_console(text->substr(0, cut)), 2, true);
+  EXPECT_FALSE(o.booted);
+  EXPECT_TRUE(o.timed_out);
+  EXPECT_EQ(o.devices_bound, 2);
+}
+
+} // namespace
+} // namespace probegate::verdict

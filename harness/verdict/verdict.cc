@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "verdict/verdict.h"
+
+#include <fmt/core.h>
+
+namespace probegate::verdict {
+
+namespace {
+
+std::string yes_no(bool b) {
+  return b ? "yes" : "no";
+}
+
+} // namespace
+
+std::string_view verdict_name(VerdictKind kind) {
+  switch (kind) {
+  case VerdictKind::pass:
+    return "pass";
+  case VerdictKind::skip:
+    return "skip";
+  case VerdictKind::flaky:
+    return "flaky";
+  case VerdictKind::fail:
+    return "fail";
+  case VerdictKind::crash:
+    return "crash";
+  case VerdictKind::error:
+    return "error";
+  }
+  return "error";
+}
+
+std::string_view tri_name(Tri tri) {
+  switch (tri) {
+  case Tri::yes:
+    return "yes";
+  case Tri::no:
+    return "no";
+  case Tri::any:
+    return "any";
+  }
+  return "any";
+}
+
+int exit_code(VerdictKind kind) {
+  switch (kind) {
+  case VerdictKind::pass:
+  case VerdictKind::skip:
+    return 0;
+  case VerdictKind::flaky:
+  case VerdictKind::fail:
+  case VerdictKind::crash:
+    return 1;
+  case VerdictKind::error:
+    return 3;
+  }
+  return 3;
+}
+
+Verdict judge(const Outcome& o, const Expectations& expect) {
+  Verdict v;
+  if (expect.boot)
+    v.checks.push_back(
+        {"booted", yes_no(*expect.boot), yes_no(o.booted), o.booted == *expect.boot});
+  if (expect.bound)
+    v.checks.push_back({"devices_bound", std::to_string(*expect.bound),
+                        std::to_string(o.devices_bound), o.devices_bound == *expect.bound});
+  if (expect.udev_kill != Tri::any) {
+    const bool want = expect.udev_kill == Tri::yes;
+    v.checks.push_back({"udev_worker_killed", yes_no(want), yes_no(o.udev_worker_killed),
+                        o.udev_worker_killed == want});
+  }
+  if (o.infra_error) {
+    v.kind = VerdictKind::error;
+    v.reason = *o.infra_error;
+    return v;
+  }
+  if (o.panic || o.oops_line) {
+    v.kind = VerdictKind::crash;
+    v.reason = o.panic ? *o.panic_line : *o.oops_line;
+    return v;
+  }
+  for (const auto& check : v.checks) {
+    if (!check.pass) {
+      v.kind = VerdictKind::fail;
+      if (o.timed_out)
+        v.reason = "the boot passed its deadline";
+      return v;
+    }
+  }
+  return v;
+}
+
+} // namespace probegate::verdict

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "verdict/verdict.h"
+
+#include <gtest/gtest.h>
+
+namespace probegate::verdict {
+namespace {
+
+Outcome outcome(bool booted, int bound, bool killed) {
+  Outcome o;
+  o.booted = booted;
+  o.devices_expected = 2;
+  o.devices_bound = bound;
+  o.udev_worker_killed = killed;
+  return o;
+}
+
+TEST(Verdict, Table) {
+  struct Row {
+    Outcome o;
+    Expectations e;
+    VerdictKind kind;
+  };
+  const Row rows[] = {
+      {outcome(true, 0, true), {0, Tri::yes, true}, VerdictKind::pass},
+      {outcome(true, 2, false), {0, Tri::yes, true}, VerdictKind::fail},
+      {outcome(true, 2, false), {2, Tri::no, true}, VerdictKind::pass},
+      {outcome(true, 2, true), {2, Tri::no, true}, VerdictKind::fail},
+      {outcome(true, 2, true), {2, Tri::any, true}, VerdictKind::pass},
+      {outcome(false, 2, false), {2, Tri::any, true}, VerdictKind::fail},
+      {outcome(false, 0, false), {std::nullopt, Tri::any, false}, VerdictKind::pass},
+      {outcome(false, 0, false), {std::nullopt, Tri::any, std::nullopt}, VerdictKind::pass},
+  };
+  for (size_t i = 0; i < std::size(rows); ++i)
+    EXPECT_EQ(judge(rows[i].o, rows[i].e).kind, rows[i].kind) << "row " << i;
+}
+
+TEST(Verdict, EveryCheckSaysExpectedAndActual) {
+  const auto v = judge(outcome(true, 1, true), {2, Tri::no, true});
+  ASSERT_EQ(v.checks.size(), 3u);
+  EXPECT_EQ(v.checks[1].name, "devices_bound");
+  EXPECT_EQ(v.checks[1].expected, "2");
+  EXPECT_EQ(v.checks[1].actual, "1");
+  EXPECT_FALSE(v.checks[1].pass);
+  EXPECT_EQ(v.checks[2].name, "udev_worker_killed");
+  EXPECT_EQ(v.checks[2].actual, "yes");
+}
+
+TEST(Verdict, PanicIsACrashAndInfraIsAnError) {
+  auto o = outcome(false, 0, false);
+  o.panic = true;
+  o.panic_line = "Kernel panic - not syncing: VFS";
+  EXPECT_EQ(judge(o, {}).kind, VerdictKind::crash);
+  o.infra_error = "Initramfs unpacking failed: junk in compressed archive";
+  const auto v = judge(o, {});
+  EXPECT_EQ(v.kind, VerdictKind::error);
+  EXPECT_EQ(exit_code(v.kind), 3);
+}
+
+TEST(Verdict, ExitCodes) {
+  EXPECT_EQ(exit_code(VerdictKind::pass), 0);
+  EXPECT_EQ(exit_code(VerdictKind::skip), 0);
+  EXPECT_EQ(exit_code(VerdictKind::fail), 1);
+  EXPECT_EQ(exit_code(VerdictKind::crash), 1);
+  EXPECT_EQ(exit_code(VerdictKind::flaky), 1);
+  EXPECT_EQ(exit_code(VerdictKind::error), 3);
+}
+
+} // namespace
+} // namespace probegate::verdict

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "vm/accel.h"
+#include "vm/vm_spec.h"
+
+#include <algorithm>
+#include <gtest/gtest.h>
+
+namespace probegate::vm {
+namespace {
+
+VmSpec two_devices() {
+  VmSpec spec;
+  spec.kernel = "/k/vmlinux";
+  spec.initrd = "/r/initramfs.img";
+  spec.cmdline = "console=ttyS0 panic=-1";
+  spec.edu_devices = 2;
+  return spec;
+}
+
+TEST(QemuArgv, TcgVirtualClockBootsPvhWithQboot) {
+  const auto argv = qemu_argv(two_devices());
+  const std::vector<std::string> expected{"qemu-system-x86_64",
+                                          "-machine",
+                                          "pc,accel=tcg",
+                                          "-bios",
+                                          "/usr/share/qemu/qboot.rom",
+                                          "-m",
+                                          "512",
+                                          "-smp",
+                                          "1",
+                                          "-nodefaults",
+                                          "-no-user-config",
+                                          "-no-reboot",
+                                          "-display",
+                                          "none",
+                                          "-monitor",
+                                          "none",
+                                          "-serial",
+                                          "stdio",
+                                          "-net",
+                                          "none",
+                                          "-icount",
+                                          "shift=0,sleep=off",
+                                          "-rtc",
+                                          "clock=vm",
+                                          "-kernel",
+                                          "/k/vmlinux",
+                                          "-initrd",
+                                          "/r/initramfs.img",
+                                          "-append",
+                                          "console=ttyS0 panic=-1",
+                                          "-device",
+                                          "edu",
+                                          "-device",
+                                          "edu"};
+  EXPECT_EQ(argv, expected);
+}
+
+TEST(QemuArgv, KvmAndRealClockHaveNoIcount) {
+  auto spec = two_devices();
+  spec.accel = Accel::kvm;
+  spec.clock = Clock::real_time;
+  const auto argv = qemu_argv(spec);
+  EXPECT_EQ(argv[2], "pc,accel=kvm");
+  EXPECT_EQ(std::ranges::find(argv, "-icount"), argv.end());
+  EXPECT_EQ(std::ranges::find(argv, "host"), argv.end()) << "-cpu host aborts on broken KVM";
+  spec.accel = Accel::tcg;
+  const auto real_tcg = qemu_argv(spec);
+  EXPECT_EQ(std::ranges::find(real_tcg, "-icount"), real_tcg.end());
+}
+
+TEST(QemuArgv, ZeroDevicesMeansNoEdu) {
+  auto spec = two_devices();
+  spec.edu_devices = 0;
+  const auto argv = qemu_argv(spec);
+  EXPECT_EQ(std::ranges::find(argv, "edu"), argv.end());
+}
+
+TEST(Accel, DecisionTable) {
+  struct Row {
+    const char* requested;
+    bool dev_kvm;
+    std::optional<bool> boots;
+    std::optional<Accel> chosen; // nullopt: an error
+  };
+  const Row rows[] = {
+      {"tcg", true, true, Accel::tcg},    {"auto", false, std::nullopt, Accel::tcg},
+      {"auto", true, false, Accel::tcg},  {"auto", true, true, Accel::kvm},
+      {"kvm", true, true, Accel::kvm},    {"kvm", false, std::nullopt, std::nullopt},
+      {"kvm", true, false, std::nullopt}, {"fast", true, true, std::nullopt},
+  };
+  for (const auto& row : rows) {
+    auto got = decide_accel(row.requested, row.dev_kvm, row.boots);
+    ASSERT_EQ(got.has_value(), row.chosen.has_value()) << row.requested << row.dev_kvm;
+    if (got) {
+      EXPECT_EQ(got->accel, *row.chosen) << row.requested;
+      EXPECT_FALSE(got->reason.empty());
+    }
+  }
+  EXPECT_EQ(decide_accel("kvm", false, std::nullopt).error().kind, core::ErrorKind::infra);
+  EXPECT_EQ(decide_accel("fast", true, true).error().kind, core::ErrorKind::usage);
+}
+
+} // namespace
+} // namespace probegate::vm

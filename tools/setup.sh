@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# One entry point for a fresh Debian 12 machine:
+#   tools/setup.sh smoke   install what is missing, build, run the smoke cases
+#   tools/setup.sh test    install what is missing, build, run unit + e2e tests
+#   tools/setup.sh deps    only install the host packages
+#   tools/setup.sh build   only build (release and asan presets)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+deps() {
+  mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' tools/host-packages.txt)
+  local missing=()
+  for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("$pkg")
+  done
+  # Kernel lookups need a current package index even when nothing is missing.
+  local stamp=/var/lib/apt/periodic/probegate-update-stamp
+  if [ ${#missing[@]} -gt 0 ] || [ -z "$(find "$stamp" -mmin -360 2>/dev/null)" ]; then
+    say "apt-get update"
+    as_root apt-get update -q >/dev/null
+    as_root mkdir -p "$(dirname "$stamp")"
+    as_root touch "$stamp"
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  fi
+}
+
+build() {
+  for preset in "$@"; do
+    say "building preset $preset"
+    cmake --preset "$preset" >/dev/null
+    cmake --build --preset "$preset"
+  done
+}
+
+smoke() {
+  local pg=build/release/harness/probegate
+  local status=0
+  say "smoke: the udev-kill failure and its fixes on debian:6.1"
+  "$pg" boot --name sync-killed --kernel debian:6.1 --devices 2 --probe-delay-ms 4000 \
+    --probe-kthread --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes || status=$?
+  "$pg" boot --name async-param --kernel debian:6.1 --devices 2 --probe-delay-ms 4000 \
+    --udev-timeout 3 --async module-param --expect-bound 2 --expect-udev-kill no || status=$?
+  "$pg" boot --name default-timeout --kernel debian:6.1 --devices 2 --probe-delay-ms 4000 \
+    --expect-bound 2 --expect-udev-kill no || status=$?
+  return "$status"
+}
+
+format_check() {
+  say "clang-format check"
+  find harness -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run -Werror
+  say "shellcheck"
+  shellcheck images/init tools/*.sh bench/*.sh .ci/run
+}
+
+tests() {
+  format_check
+  say "unit tests (ASan + UBSan)"
+  ctest --preset unit -j2
+  say "end-to-end tests (real QEMU, real Debian kernel, real udevd)"
+  ctest --preset e2e
+}
+
+case "${1:-}" in
+  deps) deps ;;
+  build) deps; build release asan ;;
+  smoke) deps; build release; smoke ;;
+  test) deps; build release asan; tests ;;
+  *) echo "usage: tools/setup.sh smoke|test|deps|build" >&2; exit 2 ;;
+esac
