@@ -62,7 +62,7 @@ smoke() {
 
 format_check() {
   say "clang-format check"
-  find harness -name '*.cc' -o -name '*.h' | xargs clang-format --dry-run -Werror
+  find harness \( -name '*.cc' -o -name '*.h' \) -exec clang-format --dry-run -Werror {} +
   say "shellcheck"
   shellcheck images/init tools/*.sh bench/*.sh .ci/run
 }
