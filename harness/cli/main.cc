@@ -3,6 +3,7 @@
 // in drivers/.
 #include "console/boot_log.h"
 #include "core/files.h"
+#include "core/interrupt.h"
 #include "drivers/boot.h"
 #include "kernel/debian_index.h"
 #include "kernel/kernel_store.h"
@@ -117,6 +118,8 @@ int report_error(const core::Error& error) {
   return core::exit_code(error.kind);
 }
 
+bool g_verbose = false;
+
 void progress(std::string_view line) {
   fmt::print(stderr, "probegate: {}\n", line);
 }
@@ -125,7 +128,7 @@ int cmd_boot(const RunOptions& options, const std::string& results) {
   auto spec = to_spec(options);
   if (!spec)
     return report_error(spec.error());
-  auto runner = proc::make_process_runner();
+  auto runner = proc::make_process_runner(g_verbose);
   drivers::Environment env{*runner, core::cache_root(), core::data_root(), results, progress};
   auto result = drivers::boot(*spec, env);
   if (!result)
@@ -159,7 +162,7 @@ int cmd_parse(const RunOptions& options, bool devices_given, const std::string& 
 }
 
 int cmd_kernels_fetch(const std::vector<std::string>& refs) {
-  auto runner = proc::make_process_runner();
+  auto runner = proc::make_process_runner(g_verbose);
   kernel::KernelStore store(*runner, core::cache_root(), progress);
   for (const auto& text : refs) {
     auto ref = kernel::parse_kernel_ref(text);
@@ -174,7 +177,7 @@ int cmd_kernels_fetch(const std::vector<std::string>& refs) {
 }
 
 int cmd_kernels_list(bool offline) {
-  auto runner = proc::make_process_runner();
+  auto runner = proc::make_process_runner(g_verbose);
   kernel::KernelStore store(*runner, core::cache_root(), progress);
   fmt::print("cached kernels ({}):\n", (core::cache_root() / "kernels").string());
   for (const auto& k : store.cached())
@@ -190,11 +193,10 @@ int cmd_kernels_list(bool offline) {
   return 0;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+int run_cli(int argc, char** argv) {
   CLI::App app{"probegate: boot real kernels in QEMU and catch probes killed by udev's timeout"};
   app.set_version_flag("--version", PROBEGATE_VERSION);
+  app.add_flag("-v,--verbose", g_verbose, "Print every command probegate runs, with its pid");
   app.require_subcommand(1);
 
   RunOptions boot_options;
@@ -238,4 +240,17 @@ int main(int argc, char** argv) {
   if (*list)
     return cmd_kernels_list(offline);
   return 2;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Ctrl-C and SIGTERM are handled where children can be cleaned up first.
+  probegate::core::block_interrupts();
+  const int code = run_cli(argc, argv);
+  if (code != 130 && probegate::core::interrupt_pending()) {
+    fmt::print(stderr, "probegate: interrupted\n");
+    return 130;
+  }
+  return code;
 }

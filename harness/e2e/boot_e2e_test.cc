@@ -5,11 +5,19 @@
 #include "core/files.h"
 #include "proc/process_runner.h"
 
+#include <algorithm>
+#include <array>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace probegate {
 namespace {
@@ -62,8 +70,9 @@ protected:
   Ran boot(std::vector<std::string> args) {
     auto runner = proc::make_process_runner();
     core::Command command;
-    command.argv = {PROBEGATE_BINARY, "boot",      "--kernel",
-                    "debian:6.1",     "--results", m_results->path().string()};
+    command.argv = {PROBEGATE_BINARY, "boot", "--results", m_results->path().string()};
+    if (std::ranges::find(args, "--kernel") == args.end())
+      command.argv.insert(command.argv.end(), {"--kernel", "debian:6.1"});
     command.argv.insert(command.argv.end(), args.begin(), args.end());
     command.timeout = std::chrono::minutes(10);
     Ran out;
@@ -148,6 +157,91 @@ TEST_F(BootE2e, DeadlineTooShortNeverPassesAndLeavesNoQemu) {
   EXPECT_NE(ran.result.value("verdict", ""), "pass");
   EXPECT_FALSE(ran.result.at("outcome").at("booted").get<bool>());
   EXPECT_EQ(qemu_processes(), before) << "a QEMU was left running";
+}
+
+// Starts `probegate -v boot` with a case that runs for minutes of guest
+// time, waits until it reports QEMU's pid, signals it, returns its status.
+struct Signalled {
+  int status = 0;
+  int qemu_before = 0;
+  pid_t qemu = 0;
+  bool qemu_gone = false; // QEMU exited within a bound after the signal
+};
+
+Signalled boot_and_signal(const fs::path& results, int signal) {
+  Signalled out;
+  out.qemu_before = qemu_processes();
+  int pipe_fds[2];
+  if (::pipe(pipe_fds) != 0)
+    return out;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], 2);
+    ::close(pipe_fds[0]);
+    ::execl(PROBEGATE_BINARY, PROBEGATE_BINARY, "-v", "boot", "--kernel", "debian:6.1", "--devices",
+            "2", "--probe-delay-ms", "200000", "--results", results.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  FILE* err = ::fdopen(pipe_fds[0], "r");
+  std::array<char, 4096> line{};
+  while (std::fgets(line.data(), line.size(), err) != nullptr) {
+    const std::string_view text(line.data());
+    if (text.starts_with("probegate: $ qemu-system-x86_64")) {
+      const auto at = text.rfind("[pid ");
+      out.qemu = std::atoi(line.data() + at + 5);
+      break;
+    }
+  }
+  int qemu_fd = out.qemu > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, out.qemu, 0)) : -1;
+  ::kill(pid, signal);
+  while (std::fgets(line.data(), line.size(), err) != nullptr) {
+  }
+  std::fclose(err);
+  ::waitpid(pid, &out.status, 0);
+  if (qemu_fd >= 0) { // a pidfd turns readable when its process exits
+    pollfd p{qemu_fd, POLLIN, 0};
+    out.qemu_gone = ::poll(&p, 1, 10000) == 1;
+    ::close(qemu_fd);
+  }
+  return out;
+}
+
+TEST_F(BootE2e, CtrlCExits130AndLeavesNoQemu) {
+  const auto ran = boot_and_signal(m_results->path(), SIGINT);
+  ASSERT_GT(ran.qemu, 0) << "probegate -v never reported starting QEMU";
+  ASSERT_TRUE(WIFEXITED(ran.status)) << "probegate died of the signal instead of handling it";
+  EXPECT_EQ(WEXITSTATUS(ran.status), 130);
+  EXPECT_TRUE(ran.qemu_gone);
+  EXPECT_EQ(qemu_processes(), ran.qemu_before);
+  // What was written is complete: a result.json that says so, no partial files.
+  int results = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(m_results->path())) {
+    EXPECT_FALSE(entry.path().string().ends_with(".partial")) << entry.path();
+    EXPECT_FALSE(entry.path().string().find(".tmp.") != std::string::npos) << entry.path();
+    if (entry.path().filename() == "result.json") {
+      auto result = nlohmann::json::parse(*core::read_file(entry.path()));
+      EXPECT_EQ(result.at("verdict"), "error");
+      EXPECT_EQ(result.at("reason"), "interrupted");
+      ++results;
+    }
+  }
+  EXPECT_EQ(results, 1) << "the interrupted run left no result.json";
+}
+
+TEST_F(BootE2e, SigkilledHarnessTakesQemuWithIt) {
+  const auto ran = boot_and_signal(m_results->path(), SIGKILL);
+  ASSERT_GT(ran.qemu, 0) << "probegate -v never reported starting QEMU";
+  ASSERT_TRUE(WIFSIGNALED(ran.status));
+  EXPECT_TRUE(ran.qemu_gone) << "QEMU outlived a SIGKILLed probegate";
+}
+
+TEST_F(BootE2e, UnknownKernelIsAUsageErrorNamingTheLines) {
+  const auto ran = boot({"--kernel", "debian:6.3"});
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("6.1"), std::string::npos) << ran.output;
+  EXPECT_TRUE(ran.result.is_null()) << "nothing may be written for bad input";
 }
 
 } // namespace

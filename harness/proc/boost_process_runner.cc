@@ -133,7 +133,30 @@ private:
 
 class BoostProcessRunner final : public ProcessRunner {
 public:
+  explicit BoostProcessRunner(bool verbose) : m_verbose(verbose) {}
   core::Result<ProcessResult> run(const core::Command& command, const LineSink& sink) override;
+
+private:
+  bool m_verbose;
+};
+
+// Unblocks SIGINT/SIGTERM for the life of the event loop (see
+// core/interrupt.h); a pending one is delivered at once, to our signal_set.
+class InterruptWindow {
+public:
+  InterruptWindow() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    ::pthread_sigmask(SIG_UNBLOCK, &set, &m_old);
+  }
+  ~InterruptWindow() { ::pthread_sigmask(SIG_SETMASK, &m_old, nullptr); }
+  InterruptWindow(const InterruptWindow&) = delete;
+  InterruptWindow& operator=(const InterruptWindow&) = delete;
+
+private:
+  sigset_t m_old{};
 };
 
 core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command,
@@ -168,6 +191,8 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
   }
   out_write.close();
   const pid_t pgid = child->id();
+  if (m_verbose)
+    fmt::print(stderr, "probegate: $ {}  [pid {}]\n", core::to_shell(command), pgid);
 
   ProcessResult result;
   bool interrupted = false;
@@ -235,7 +260,10 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
     finish_if_done();
   });
 
-  ctx.run();
+  {
+    InterruptWindow window;
+    ctx.run();
+  }
   output.flush();
   result.wall = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
@@ -251,8 +279,8 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
 
 } // namespace
 
-std::unique_ptr<ProcessRunner> make_process_runner() {
-  return std::make_unique<BoostProcessRunner>();
+std::unique_ptr<ProcessRunner> make_process_runner(bool verbose) {
+  return std::make_unique<BoostProcessRunner>(verbose);
 }
 
 } // namespace probegate::proc

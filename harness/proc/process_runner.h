@@ -42,7 +42,8 @@ public:
                                           const LineSink& sink = {}) = 0;
 };
 
-std::unique_ptr<ProcessRunner> make_process_runner();
+// verbose: print each command line and its pid to stderr as it starts.
+std::unique_ptr<ProcessRunner> make_process_runner(bool verbose = false);
 
 // Runs `command` and turns anything but a clean exit 0 into an infra Error
 // that quotes the command line and the tail of its output.

@@ -2,6 +2,7 @@
 #include "core/files.h"
 #include "verdict/outcome.h"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 
 namespace probegate::verdict {
@@ -46,7 +47,13 @@ INSTANTIATE_TEST_SUITE_P(Debian61, ReproductionTable,
                                            Row{"6.1-module-default.log", 2, 0, false, 0},
                                            Row{"6.1-driver-cmdline.log", 2, 0, true, 2},
                                            Row{"6.1-prefer-async.log", 2, 0, true, 2},
-                                           Row{"6.1-force-sync-param.log", 0, 2, true, 2}));
+                                           Row{"6.1-force-sync-param.log", 0, 2, true, 2}),
+                         [](const ::testing::TestParamInfo<Row>& param) {
+                           std::string name = param.param.log;
+                           name = name.substr(4, name.size() - 8); // "6.1-" ... ".log"
+                           std::ranges::replace(name, '-', '_');
+                           return name;
+                         });
 
 TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
   auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
