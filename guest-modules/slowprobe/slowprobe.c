@@ -50,12 +50,26 @@ static const struct file_operations slowprobe_fops = {
 	.owner = THIS_MODULE,
 };
 
+/* Sleeps until told to stop, so kthread_stop() always finds it alive. */
 static int slowprobe_thread(void *unused)
 {
+	set_current_state(TASK_INTERRUPTIBLE);
+	while (!kthread_should_stop()) {
+		schedule();
+		set_current_state(TASK_INTERRUPTIBLE);
+	}
+	__set_current_state(TASK_RUNNING);
 	return 0;
 }
 
-/* Does what a driver with a threaded IRQ does in probe: start a kthread. */
+/*
+ * Does what a driver with a threaded IRQ does in probe: start a kthread.
+ * kthread_create() returns -EINTR when the caller (udev's worker, inside
+ * init_module()) has been sent SIGKILL, but only if it loses a race that
+ * newer kernels usually win; kill_check makes the outcome deterministic,
+ * as a real driver's killable wait would. The thread has no work: it is
+ * stopped at once, so nothing outlives the probe.
+ */
 static int slowprobe_start_thread(struct pci_dev *pdev)
 {
 	struct task_struct *task;
@@ -63,7 +77,10 @@ static int slowprobe_start_thread(struct pci_dev *pdev)
 	if (kill_check && fatal_signal_pending(current))
 		return -EINTR;
 	task = kthread_run(slowprobe_thread, NULL, "slowprobe/%s", pci_name(pdev));
-	return PTR_ERR_OR_ZERO(task);
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	kthread_stop(task);
+	return 0;
 }
 
 static int slowprobe_create(struct pci_dev *pdev, struct slowprobe **out)
@@ -104,7 +121,8 @@ static int slowprobe_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	dev_info(&pdev->dev, "probe start pid=%d comm=%s delay_ms=%u\n", task_pid_nr(current),
 		 current->comm, delay_ms);
-	msleep(delay_ms);
+	if (delay_ms)
+		msleep(delay_ms); /* uninterruptible: the whole delay, killed or not */
 	if (use_kthread)
 		ret = slowprobe_start_thread(pdev);
 	if (!ret)
@@ -146,6 +164,9 @@ static int __init slowprobe_init(void)
 	/* current is the task inside init_module(): for udev, its worker. */
 	pr_info("init start pid=%d comm=%s\n", task_pid_nr(current), current->comm);
 	switch (probe_type) {
+	case 0:
+		slowprobe_driver.driver.probe_type = PROBE_DEFAULT_STRATEGY;
+		break;
 	case 1:
 		slowprobe_driver.driver.probe_type = PROBE_PREFER_ASYNCHRONOUS;
 		break;
@@ -153,8 +174,8 @@ static int __init slowprobe_init(void)
 		slowprobe_driver.driver.probe_type = PROBE_FORCE_SYNCHRONOUS;
 		break;
 	default:
-		slowprobe_driver.driver.probe_type = PROBE_DEFAULT_STRATEGY;
-		break;
+		pr_info("init done pid=%d ret=%d\n", task_pid_nr(current), -EINVAL);
+		return -EINVAL;
 	}
 	ret = pci_register_driver(&slowprobe_driver);
 	pr_info("init done pid=%d ret=%d\n", task_pid_nr(current), ret);

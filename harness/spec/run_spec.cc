@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "spec/run_spec.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace probegate::spec {
@@ -147,6 +148,96 @@ nlohmann::json options_json(const RunSpec& spec) {
       {"deadline", effective_deadline(spec)},
   };
   return j;
+}
+
+namespace {
+
+core::Result<int> to_int(std::string_view key, std::string_view value) {
+  int out = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (ec != std::errc() || ptr != value.data() + value.size())
+    return core::usage_error("{} must be a whole number, not '{}'", key, value);
+  return out;
+}
+
+core::Result<bool> to_bool(std::string_view key, std::string_view value) {
+  if (value == "yes" || value == "true")
+    return true;
+  if (value == "no" || value == "false")
+    return false;
+  return core::usage_error("{} must be yes or no, not '{}'", key, value);
+}
+
+} // namespace
+
+const std::vector<std::string>& option_keys() {
+  static const std::vector<std::string> keys{
+      "kernel",      "devices",     "probe_delay_ms", "probe_kthread", "probe_type",
+      "async",       "async_value", "udev_timeout",   "expect_bound",  "expect_udev_kill",
+      "expect_boot", "accel",       "clock",          "deadline"};
+  return keys;
+}
+
+core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view value) {
+  auto set_int = [&](auto& field) -> core::Status {
+    auto v = to_int(key, value);
+    if (!v)
+      return std::unexpected(v.error());
+    field = *v;
+    return {};
+  };
+  if (key == "kernel") {
+    spec.kernel = std::string(value);
+  } else if (key == "devices") {
+    return set_int(spec.devices);
+  } else if (key == "probe_delay_ms") {
+    return set_int(spec.probe_delay_ms);
+  } else if (key == "probe_kthread") {
+    auto v = to_bool(key, value);
+    if (!v)
+      return std::unexpected(v.error());
+    spec.probe_kthread = *v;
+  } else if (key == "probe_type") {
+    auto v = parse_probe_type(value);
+    if (!v)
+      return std::unexpected(v.error());
+    spec.probe_type = *v;
+  } else if (key == "async") {
+    auto v = parse_async_knob(value);
+    if (!v)
+      return std::unexpected(v.error());
+    spec.async = *v;
+  } else if (key == "async_value") {
+    return set_int(spec.async_value);
+  } else if (key == "udev_timeout") {
+    return set_int(spec.udev_timeout_s.emplace());
+  } else if (key == "expect_bound") {
+    return set_int(spec.expect.bound.emplace());
+  } else if (key == "expect_udev_kill") {
+    auto v = parse_tri(value, "expect_udev_kill");
+    if (!v)
+      return std::unexpected(v.error());
+    spec.expect.udev_kill = *v;
+  } else if (key == "expect_boot") {
+    auto v = parse_tri(value, "expect_boot");
+    if (!v)
+      return std::unexpected(v.error());
+    spec.expect.boot =
+        *v == verdict::Tri::any ? std::nullopt : std::optional<bool>(*v == verdict::Tri::yes);
+  } else if (key == "accel") {
+    if (value != "auto" && value != "kvm" && value != "tcg")
+      return core::usage_error("accel must be auto, kvm or tcg, not '{}'", value);
+    spec.accel = std::string(value);
+  } else if (key == "clock") {
+    if (value != "virtual" && value != "real")
+      return core::usage_error("clock must be virtual or real, not '{}'", value);
+    spec.clock = value == "virtual" ? vm::Clock::virtual_time : vm::Clock::real_time;
+  } else if (key == "deadline") {
+    return set_int(spec.deadline_s.emplace());
+  } else {
+    return core::usage_error("unknown option '{}'", key);
+  }
+  return {};
 }
 
 } // namespace probegate::spec

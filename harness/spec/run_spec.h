@@ -55,4 +55,10 @@ core::Result<verdict::Tri> parse_tri(std::string_view text, std::string_view opt
 // The run options as result.json records them (keys are the suite keys).
 nlohmann::json options_json(const RunSpec& spec);
 
+// Sets one run option from its suite key (`probe_delay_ms`) and text value,
+// as a suite file gives them. Errors name the key and what is allowed.
+core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view value);
+// The suite keys apply_option() knows, for "allowed keys" messages.
+const std::vector<std::string>& option_keys();
+
 } // namespace probegate::spec

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "suite/suite.h"
+
+#include "core/files.h"
+
+#include <algorithm>
+#include <fmt/ranges.h>
+#include <fnmatch.h>
+#include <map>
+#include <regex>
+#include <yaml-cpp/yaml.h>
+
+namespace probegate::suite {
+
+namespace {
+
+using Values = std::vector<std::pair<std::string, YAML::Mark>>; // a scalar, or a list's items
+using Options = std::map<std::string, Values>;                  // key -> values
+
+struct Located {
+  std::string file;
+  std::string at(const YAML::Mark& m) const {
+    return fmt::format("{}:{}:{}", file, m.line + 1, m.column + 1);
+  }
+  template <typename... Args>
+  std::unexpected<core::Error> error(const YAML::Mark& m, fmt::format_string<Args...> f,
+                                     Args&&... args) const {
+    return core::usage_error("{}: {}", at(m), fmt::format(f, std::forward<Args>(args)...));
+  }
+};
+
+const std::vector<std::string> k_top_keys{"suite", "description", "defaults", "matrix", "cases"};
+const std::vector<std::string> k_case_extra_keys{"id", "skip", "description"};
+
+bool is_option(const std::string& key) {
+  return std::ranges::find(spec::option_keys(), key) != spec::option_keys().end();
+}
+
+// Reads a map of run options; list values become several values.
+core::Result<Options> read_options(const YAML::Node& map, const Located& loc,
+                                   const std::vector<std::string>& extra_keys) {
+  Options out;
+  if (!map.IsMap())
+    return loc.error(map.Mark(), "expected a map of run options");
+  for (const auto& item : map) {
+    const auto key = item.first.as<std::string>();
+    if (std::ranges::find(extra_keys, key) != extra_keys.end())
+      continue;
+    if (!is_option(key))
+      return loc.error(item.first.Mark(), "unknown key '{}'; allowed: {}", key,
+                       fmt::join(spec::option_keys(), ", "));
+    const YAML::Node& value = item.second;
+    Values values;
+    if (value.IsScalar()) {
+      values.emplace_back(value.Scalar(), value.Mark());
+    } else if (value.IsSequence() && value.size() > 0) {
+      for (const auto& v : value) {
+        if (!v.IsScalar())
+          return loc.error(v.Mark(), "'{}' lists must hold plain values", key);
+        values.emplace_back(v.Scalar(), v.Mark());
+      }
+    } else {
+      return loc.error(value.Mark(), "'{}' must be a value or a non-empty list of values", key);
+    }
+    out[key] = std::move(values);
+  }
+  return out;
+}
+
+std::string safe(std::string_view text) {
+  std::string out;
+  for (char c : text)
+    out +=
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ? c : '-';
+  return out;
+}
+
+// The id segment a list-valued option adds: "dev2", "timeout180", "async-module-param".
+std::string segment(const std::string& key, const std::string& value) {
+  static const std::map<std::string, std::string> k_short{
+      {"devices", "dev"},       {"probe_delay_ms", "delay"}, {"udev_timeout", "timeout"},
+      {"async_value", "value"}, {"deadline", "deadline"},    {"expect_bound", "bound"}};
+  if (auto it = k_short.find(key); it != k_short.end())
+    return it->second + safe(value);
+  if (key == "kernel")
+    return safe(value);
+  return safe(key == "async"        ? "async-" + value
+              : key == "probe_type" ? "type-" + value
+                                    : key + "-" + value);
+}
+
+} // namespace
+
+core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
+  const Located loc{std::string(file)};
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return loc.error(e.mark, "not valid YAML: {}", e.msg);
+  }
+  if (!root.IsMap())
+    return loc.error(root.Mark(), "a suite is a map with the keys {}", fmt::join(k_top_keys, ", "));
+  Suite suite;
+  suite.name = std::filesystem::path(file).stem().string();
+  Options defaults, matrix;
+  YAML::Node cases;
+  bool has_cases = false; // a default YAML::Node is a defined null, so keep a flag
+  try {
+    for (const auto& item : root) {
+      const auto key = item.first.as<std::string>();
+      if (key == "suite") {
+        suite.name = item.second.as<std::string>();
+        if (suite.name.empty() || safe(suite.name) != suite.name)
+          return loc.error(item.second.Mark(),
+                           "suite name '{}' may hold only letters, digits, "
+                           "'.', '-' and '_'",
+                           suite.name);
+      } else if (key == "description") {
+        suite.description = item.second.as<std::string>();
+      } else if (key == "defaults" || key == "matrix") {
+        auto options = read_options(item.second, loc, {});
+        if (!options)
+          return std::unexpected(options.error());
+        (key == "defaults" ? defaults : matrix) = std::move(*options);
+      } else if (key == "cases") {
+        if (!item.second.IsSequence())
+          return loc.error(item.second.Mark(), "'cases' must be a list of maps");
+        cases = item.second;
+        has_cases = true;
+      } else {
+        return loc.error(item.first.Mark(), "unknown key '{}'; allowed: {}", key,
+                         fmt::join(k_top_keys, ", "));
+      }
+    }
+
+    // No explicit cases: one implicit case made of defaults and matrix.
+    std::vector<YAML::Node> case_nodes;
+    if (has_cases)
+      for (const auto& c : cases)
+        case_nodes.push_back(c);
+    else
+      case_nodes.emplace_back(YAML::NodeType::Map);
+
+    std::map<std::string, std::string> seen; // id -> where
+    for (const auto& node : case_nodes) {
+      if (!node.IsMap())
+        return loc.error(node.Mark(), "each case is a map with an 'id' and run options");
+      std::string id;
+      std::optional<std::string> skip;
+      if (node["id"]) {
+        id = node["id"].as<std::string>();
+        if (id.empty() || safe(id) != id)
+          return loc.error(node["id"].Mark(),
+                           "case id '{}' may hold only letters, digits, '.', "
+                           "'-' and '_'",
+                           id);
+      } else if (has_cases) {
+        return loc.error(node.Mark(), "this case has no 'id'");
+      }
+      if (node["skip"])
+        skip = node["skip"].as<std::string>();
+      auto own = read_options(node, loc, k_case_extra_keys);
+      if (!own)
+        return std::unexpected(own.error());
+      Options merged = defaults;
+      for (auto& [k, v] : matrix)
+        merged[k] = v;
+      for (auto& [k, v] : *own)
+        merged[k] = v;
+
+      // Cross product over the list-valued options, in option_keys() order.
+      std::vector<std::string> keys;
+      for (const auto& k : spec::option_keys())
+        if (merged.contains(k))
+          keys.push_back(k);
+      size_t combinations = 1;
+      for (const auto& k : keys) {
+        combinations *= merged[k].size();
+        if (combinations + suite.cases.size() > k_max_cases)
+          return loc.error(node.Mark(), "the suite expands to more than {} cases; split it",
+                           k_max_cases);
+      }
+      for (size_t n = 0; n < combinations; ++n) {
+        spec::RunSpec run;
+        std::string expansion;
+        size_t rest = n; // mixed-radix digits, the last key changing fastest
+        std::vector<size_t> index(keys.size());
+        for (size_t i = keys.size(); i-- > 0;) {
+          index[i] = rest % merged[keys[i]].size();
+          rest /= merged[keys[i]].size();
+        }
+        for (size_t i = 0; i < keys.size(); ++i) {
+          const auto& [value, mark] = merged[keys[i]][index[i]];
+          if (auto set = spec::apply_option(run, keys[i], value); !set)
+            return loc.error(mark, "{}", set.error().message);
+          if (merged[keys[i]].size() > 1)
+            expansion += (expansion.empty() ? "" : "-") + segment(keys[i], value);
+        }
+        Case c;
+        c.id = suite.name;
+        if (!id.empty())
+          c.id += "/" + id;
+        if (!expansion.empty())
+          c.id += "/" + expansion;
+        c.where = loc.at(node.Mark());
+        c.skip = skip;
+        run.name = c.id;
+        if (auto valid = spec::validate(run); !valid)
+          return core::usage_error("{}: case {}: {}", c.where, c.id, valid.error().message);
+        c.spec = std::move(run);
+        if (auto [it, fresh] = seen.emplace(c.id, c.where); !fresh)
+          return core::usage_error("{}: case id '{}' is already used at {}; ids must be unique",
+                                   c.where, c.id, it->second);
+        suite.cases.push_back(std::move(c));
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return loc.error(e.mark, "{}", e.msg);
+  }
+  if (suite.cases.empty())
+    return loc.error(root.Mark(), "the suite has no cases");
+  return suite;
+}
+
+core::Result<Suite> load_suite(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    return core::usage_error("suite {} does not exist or is not a file", file.string());
+  if (std::filesystem::file_size(file, ec) > 1 << 20)
+    return core::usage_error("suite {} is larger than 1 MiB; that is no suite", file.string());
+  auto text = core::read_file(file);
+  if (!text)
+    return std::unexpected(text.error());
+  return parse_suite(*text, file.string());
+}
+
+std::vector<Case> filter_cases(const std::vector<Case>& cases, std::string_view glob) {
+  if (glob.empty())
+    return cases;
+  const std::string pattern(glob);
+  std::vector<Case> out;
+  for (const auto& c : cases)
+    if (::fnmatch(pattern.c_str(), c.id.c_str(), 0) == 0)
+      out.push_back(c);
+  return out;
+}
+
+} // namespace probegate::suite

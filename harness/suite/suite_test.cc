@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "suite/suite.h"
+
+#include <gtest/gtest.h>
+
+namespace probegate::suite {
+namespace {
+
+std::vector<std::string> ids(const Suite& s) {
+  std::vector<std::string> out;
+  for (const auto& c : s.cases)
+    out.push_back(c.id);
+  return out;
+}
+
+TEST(Suite, DefaultsCasesAndMatrixExpand) {
+  auto s = parse_suite(R"(
+suite: knobs
+defaults:
+  kernel: debian:6.1
+  devices: 2
+  probe_delay_ms: 4000
+  udev_timeout: 3
+cases:
+  - id: sync
+    expect_bound: 0
+    expect_udev_kill: yes
+  - id: driver-cmdline
+    async: driver-cmdline
+    devices: [1, 2]
+    expect_bound: 1
+    skip: not on this kernel
+)",
+                       "knobs.yaml");
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(ids(*s), (std::vector<std::string>{"knobs/sync", "knobs/driver-cmdline/dev1",
+                                               "knobs/driver-cmdline/dev2"}));
+  const auto& sync = s->cases[0].spec;
+  EXPECT_EQ(sync.devices, 2);
+  EXPECT_EQ(sync.probe_delay_ms, 4000);
+  EXPECT_EQ(sync.udev_timeout_s, 3);
+  EXPECT_EQ(sync.expect.bound, 0);
+  EXPECT_EQ(sync.expect.udev_kill, verdict::Tri::yes);
+  EXPECT_EQ(sync.name, "knobs/sync");
+  EXPECT_FALSE(s->cases[0].skip);
+  EXPECT_EQ(s->cases[2].spec.async, spec::AsyncKnob::driver_cmdline);
+  EXPECT_EQ(s->cases[2].skip, "not on this kernel");
+  EXPECT_EQ(s->cases[1].where, "knobs.yaml:12:5");
+}
+
+TEST(Suite, MatrixWithoutCasesIsTheCrossProduct) {
+  auto s = parse_suite(R"(
+suite: capacity
+matrix:
+  devices: [1, 2, 4]
+  udev_timeout: [3, 30]
+  async: [none, module-param]
+)",
+                       "c.yaml");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->cases.size(), 12u);
+  EXPECT_EQ(s->cases.front().id, "capacity/dev1-async-none-timeout3");
+  EXPECT_EQ(s->cases.back().id, "capacity/dev4-async-module-param-timeout30");
+  // Stable: the same text gives the same ids in the same order.
+  EXPECT_EQ(ids(*s), ids(*parse_suite(R"(
+suite: capacity
+matrix:
+  devices: [1, 2, 4]
+  udev_timeout: [3, 30]
+  async: [none, module-param]
+)",
+                                      "c.yaml")));
+}
+
+TEST(Suite, NameDefaultsToTheFileStem) {
+  auto s = parse_suite("defaults: {devices: 1}\n", "suites/tiny.yaml");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(ids(*s), (std::vector<std::string>{"tiny"}));
+}
+
+// Each malformed suite: a usage error at the right place, saying what is allowed.
+struct Bad {
+  const char* text;
+  const char* where;
+  const char* says;
+};
+
+class BadSuite : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(BadSuite, IsAUsageErrorWithFileLineColumn) {
+  const Bad bad = GetParam();
+  auto s = parse_suite(bad.text, "bad.yaml");
+  ASSERT_FALSE(s) << bad.text;
+  EXPECT_EQ(s.error().kind, core::ErrorKind::usage);
+  EXPECT_TRUE(s.error().message.starts_with(bad.where)) << s.error().message;
+  EXPECT_NE(s.error().message.find(bad.says), std::string::npos) << s.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, BadSuite,
+    ::testing::Values(
+        Bad{"defaults: {devicez: 2}\n", "bad.yaml:1:12", "unknown key 'devicez'; allowed: kernel"},
+        Bad{"defaults: {devices: two}\n", "bad.yaml:1:21", "devices must be a whole number"},
+        Bad{"cases:\n  - id: a\n    async: sometimes\n", "bad.yaml:3:12", "module-param"},
+        Bad{"cases:\n  - devices: 1\n", "bad.yaml:2:5", "has no 'id'"},
+        Bad{"cases:\n  - id: a b\n", "bad.yaml:2:9", "may hold only"},
+        Bad{"cases:\n  - id: ../up\n", "bad.yaml:2:9", "may hold only"},
+        Bad{"cases:\n  - id: a\n  - id: a\n", "bad.yaml:3:5", "already used at bad.yaml:2:5"},
+        Bad{"cases:\n  - id: a\n    devices: 1\n    expect_bound: 2\n", "bad.yaml:2:5",
+            "impossible with --devices 1"},
+        Bad{"defaults: [1, 2]\n", "bad.yaml:1:11", "expected a map"},
+        Bad{"colour: red\n", "bad.yaml:1:1", "unknown key 'colour'"},
+        Bad{"defaults: {devices: [1, [2]]}\n", "bad.yaml:1:25", "plain values"},
+        Bad{"defaults: {devices: []}\n", "bad.yaml:1:21", "non-empty list"},
+        Bad{"defaults: {devices: 2\n", "bad.yaml:2:1", "not valid YAML"},
+        Bad{"- just\n- a list\n", "bad.yaml:1:1", "a suite is a map"},
+        Bad{"cases: 3\n", "bad.yaml:1:8", "'cases' must be a list"},
+        Bad{"cases: []\n", "bad.yaml:1:1", "no cases"},
+        Bad{"suite: a/b\ndefaults: {devices: 1}\n", "bad.yaml:1:8", "suite name"},
+        Bad{"matrix:\n  devices: [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]\n"
+            "  probe_delay_ms: [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]\n"
+            "  udev_timeout: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]\n",
+            "bad.yaml:", "more than 4096 cases"}),
+    [](const ::testing::TestParamInfo<Bad>& param) { return std::to_string(param.index); });
+
+TEST(Suite, FilterIsAGlobOnIds) {
+  auto s = parse_suite("cases:\n  - id: sync\n  - id: async-a\n  - id: async-b\n", "k.yaml");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(filter_cases(s->cases, "k/async-*").size(), 2u);
+  EXPECT_EQ(filter_cases(s->cases, "").size(), 3u);
+  EXPECT_EQ(filter_cases(s->cases, "nothing").size(), 0u);
+}
+
+TEST(Suite, MissingFileIsAUsageError) {
+  auto s = load_suite("/nonexistent/suite.yaml");
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind, core::ErrorKind::usage);
+  EXPECT_NE(s.error().message.find("/nonexistent/suite.yaml"), std::string::npos);
+}
+
+} // namespace
+} // namespace probegate::suite
