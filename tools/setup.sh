@@ -48,16 +48,8 @@ build() {
 }
 
 smoke() {
-  local pg=build/release/harness/probegate
-  local status=0
-  say "smoke: the udev-kill failure and its fixes on debian:6.1"
-  "$pg" boot --name sync-killed --kernel debian:6.1 --devices 2 --probe-delay-ms 4000 \
-    --probe-kthread --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes || status=$?
-  "$pg" boot --name async-param --kernel debian:6.1 --devices 2 --probe-delay-ms 4000 \
-    --udev-timeout 3 --async module-param --expect-bound 2 --expect-udev-kill no || status=$?
-  "$pg" boot --name default-timeout --kernel debian:6.1 --devices 2 --probe-delay-ms 4000 \
-    --expect-bound 2 --expect-udev-kill no || status=$?
-  return "$status"
+  say "smoke: the udev-kill failure and its fixes on debian:6.1 (suites/smoke.yaml)"
+  build/release/harness/probegate run suites/smoke.yaml
 }
 
 format_check() {

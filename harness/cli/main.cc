@@ -5,17 +5,24 @@
 #include "core/files.h"
 #include "core/interrupt.h"
 #include "drivers/boot.h"
+#include "drivers/suite_run.h"
 #include "kernel/debian_index.h"
 #include "kernel/kernel_store.h"
 #include "report/run_result.h"
+#include "report/session.h"
 #include "spec/run_spec.h"
+#include "suite/suite.h"
 
 #include <CLI/CLI.hpp>
+#include <array>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <unistd.h>
 
 namespace {
@@ -139,6 +146,150 @@ int cmd_boot(const RunOptions& options, const std::string& results) {
   return verdict::exit_code(result->verdict.kind);
 }
 
+// Progress of a suite: one status line on a terminal, one plain line per
+// finished case otherwise (CI logs).
+class ConsoleObserver final : public drivers::SuiteObserver {
+public:
+  ConsoleObserver(int total, int jobs)
+      : m_total(total), m_jobs(jobs), m_tty(::isatty(2) == 1),
+        m_started(std::chrono::steady_clock::now()) {}
+
+  void started(const suite::Case&, int running) override {
+    m_running = running;
+    status();
+  }
+
+  void finished(const report::CaseReport& c, int done, int total, int running) override {
+    m_done = done;
+    m_running = running;
+    if (c.verdict != verdict::VerdictKind::pass && c.verdict != verdict::VerdictKind::skip)
+      ++m_failed;
+    if (m_tty) {
+      if (c.verdict != verdict::VerdictKind::pass && c.verdict != verdict::VerdictKind::skip)
+        fmt::print(stderr, "\r\x1b[K{} {}\n", verdict::verdict_name(c.verdict), c.id);
+      status();
+    } else {
+      fmt::print("[{}/{}] {} {}{}\n", done, total, verdict::verdict_name(c.verdict), c.id,
+                 c.reason.empty() ? "" : " (" + c.reason + ")");
+      std::fflush(stdout);
+    }
+  }
+
+  void end() {
+    if (m_tty)
+      fmt::print(stderr, "\r\x1b[K");
+  }
+
+private:
+  void status() {
+    if (!m_tty)
+      return;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count();
+    std::string eta = "?";
+    if (m_done > 0)
+      eta = fmt::format("{:.0f}s", elapsed / m_done * (m_total - m_done) / std::max(1, m_jobs));
+    fmt::print(stderr, "\r\x1b[K[{}/{}] {} running, {} failed, eta {}", m_done, m_total, m_running,
+               m_failed, eta);
+  }
+
+  int m_total;
+  int m_jobs;
+  bool m_tty;
+  std::chrono::steady_clock::time_point m_started;
+  int m_done = 0;
+  int m_running = 0;
+  int m_failed = 0;
+};
+
+int default_jobs() {
+  // One TCG guest keeps one core busy and needs ~0.6 GB.
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  const long by_memory = pages > 0 && page > 0 ? pages / (1024L * 1024 * 1024 / page) : 1;
+  return static_cast<int>(std::max(1L, std::min(cores, by_memory)));
+}
+
+struct RunCommand {
+  std::string suite_file;
+  std::optional<int> jobs;
+  std::string filter;
+  int repeat = 1;
+  bool fail_fast = false;
+  std::string results = "results";
+};
+
+int cmd_run(const RunCommand& o) {
+  auto loaded = suite::load_suite(o.suite_file);
+  if (!loaded)
+    return report_error(loaded.error());
+  const auto cases = suite::filter_cases(loaded->cases, o.filter);
+  if (cases.empty())
+    return report_error(core::Error{core::ErrorKind::usage,
+                                    fmt::format("--filter '{}' matches none of the {} cases of {}",
+                                                o.filter, loaded->cases.size(), o.suite_file)});
+  if (o.repeat < 1 || o.repeat > 1000)
+    return report_error(core::Error{core::ErrorKind::usage, "--repeat must be 1 to 1000"});
+  if (o.jobs && (*o.jobs < 1 || *o.jobs > 64))
+    return report_error(core::Error{core::ErrorKind::usage, "--jobs must be 1 to 64"});
+  for (const auto& c : cases)
+    if (auto ref = kernel::parse_kernel_ref(c.spec.kernel); !ref)
+      return report_error(core::with_context(ref.error(), c.where));
+
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  std::array<char, 32> stamp{};
+  std::strftime(stamp.data(), stamp.size(), "%Y%m%d-%H%M%S", &tm);
+  drivers::SuiteOptions options;
+  options.jobs = o.jobs.value_or(default_jobs());
+  options.repeat = o.repeat;
+  options.fail_fast = o.fail_fast;
+  options.session_dir = std::filesystem::path(o.results) /
+                        fmt::format("{}-{}-{}", loaded->name, stamp.data(), ::getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(options.session_dir, ec);
+  if (ec)
+    return report_error(core::Error{
+        core::ErrorKind::infra,
+        fmt::format("cannot create {}: {}", options.session_dir.string(), ec.message())});
+
+  auto runner = proc::make_process_runner(g_verbose);
+  drivers::Environment env{*runner, core::cache_root(), core::data_root(), o.results, progress};
+  // Kernels, modules and the base layer are shared: prepare each once, up front.
+  std::set<std::string> kernels;
+  for (const auto& c : cases)
+    kernels.insert(c.spec.kernel);
+  for (const auto& k : kernels) {
+    kernel::KernelStore store(*runner, env.cache, progress);
+    if (auto fetched = store.fetch(*kernel::parse_kernel_ref(k)); !fetched)
+      return report_error(fetched.error());
+  }
+  fmt::print(stderr, "probegate: {} cases of {} on {} jobs{} -> {}\n", cases.size(), loaded->name,
+             options.jobs, o.repeat > 1 ? fmt::format(", {} repeats each", o.repeat) : "",
+             options.session_dir.string());
+  ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs);
+  auto session = drivers::run_suite(
+      loaded->name, cases, options,
+      [&](const spec::RunSpec& spec, const std::filesystem::path& dir) {
+        return drivers::boot(spec, env, dir);
+      },
+      observer);
+  observer.end();
+  auto written = report::write_session(session);
+  fmt::print("{}", report::render_table(session));
+  fmt::print("{}: {} ({} cases, {:.1f} s){}\n", loaded->name,
+             verdict::verdict_name(session.worst()), session.cases.size(), session.wall_s,
+             session.complete ? "" : " INCOMPLETE");
+  fmt::print("results: {}\n", session.dir.string());
+  if (!written)
+    return report_error(written.error());
+  if (session.interrupted)
+    return 130;
+  return verdict::exit_code(session.worst());
+}
+
 int cmd_parse(const RunOptions& options, bool devices_given, const std::string& log_path,
               bool json) {
   auto spec = to_spec(options);
@@ -155,7 +306,8 @@ int cmd_parse(const RunOptions& options, bool devices_given, const std::string& 
   const bool timed_out = false;
   auto result = drivers::judge_console(*spec, *text, timed_out);
   if (json)
-    fmt::print("{}\n", report::to_json(result).dump(2));
+    fmt::print("{}\n", report::to_json(result).dump(2, ' ', false,
+                                                    nlohmann::json::error_handler_t::replace));
   else
     fmt::print("{}", report::render_text(result));
   return verdict::exit_code(result.verdict.kind);
@@ -216,6 +368,20 @@ int run_cli(int argc, char** argv) {
   add_run_options(parse, parse_options);
   parse->add_flag("--json", json, "Print the result as JSON");
 
+  RunCommand run_options;
+  auto* run = app.add_subcommand("run", "Run a YAML suite: a matrix of boots, in parallel");
+  run->add_option("suite", run_options.suite_file, "Suite file, e.g. suites/smoke.yaml")
+      ->required();
+  run->add_option("-j,--jobs", run_options.jobs,
+                  "Boots at once (default: what cores and memory allow)");
+  run->add_option("--filter", run_options.filter, "Only cases whose id matches this glob");
+  run->add_option("--repeat", run_options.repeat,
+                  "Run each case N times; disagreeing repeats are FLAKY")
+      ->capture_default_str();
+  run->add_flag("--fail-fast", run_options.fail_fast,
+                "Stop starting cases after the first failure");
+  run->add_option("--results", run_options.results, "Results root")->capture_default_str();
+
   auto* kernels = app.add_subcommand("kernels", "Fetch and list kernels");
   kernels->require_subcommand(1);
   std::vector<std::string> fetch_refs;
@@ -233,6 +399,8 @@ int run_cli(int argc, char** argv) {
   }
   if (*boot)
     return cmd_boot(boot_options, results);
+  if (*run)
+    return cmd_run(run_options);
   if (*parse)
     return cmd_parse(parse_options, parse->count("--devices") > 0, log_path, json);
   if (*fetch)

@@ -9,6 +9,7 @@
 #include "vm/accel.h"
 #include "vm/vm_spec.h"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <unistd.h>
@@ -30,7 +31,9 @@ std::string run_name(const spec::RunSpec& spec) {
   ::gmtime_r(&now, &tm);
   std::array<char, 32> stamp{};
   std::strftime(stamp.data(), stamp.size(), "%Y%m%d-%H%M%S", &tm);
-  return fmt::format("{}-{}-{}", spec.name.empty() ? "boot" : spec.name, stamp.data(), ::getpid());
+  std::string name = spec.name.empty() ? "boot" : spec.name;
+  std::ranges::replace(name, '/', '_'); // one directory per run
+  return fmt::format("{}-{}-{}", name, stamp.data(), ::getpid());
 }
 
 // Guest seconds past the agent's own deadline before the host pulls the plug.
@@ -49,7 +52,8 @@ report::RunResult judge_console(const spec::RunSpec& spec, std::string_view cons
   return result;
 }
 
-core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env) {
+core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env,
+                                     const fs::path& run_dir) {
   const auto started = Clock::now();
   if (auto valid = spec::validate(spec); !valid)
     return std::unexpected(valid.error());
@@ -85,7 +89,7 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   result.stage_s["fetch"] = seconds_since(stage);
 
   // Run directory: from here on, every outcome leaves a result.json.
-  result.dir = env.results / run_name(spec);
+  result.dir = run_dir.empty() ? env.results / run_name(spec) : run_dir;
   std::error_code ec;
   fs::create_directories(result.dir, ec);
   if (ec)

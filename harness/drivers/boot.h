@@ -27,7 +27,9 @@ struct Environment {
 // exists, infrastructure trouble becomes an `error` verdict in result.json
 // (never a kernel failure) and the RunResult is returned; an interrupt
 // records what it can and returns ErrorKind::interrupted.
-core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env);
+// `run_dir`: where to write; default: a new directory under env.results.
+core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env,
+                                     const std::filesystem::path& run_dir = {});
 
 // The offline half of a boot: console text + spec -> RunResult (no files).
 report::RunResult judge_console(const spec::RunSpec& spec, std::string_view console_text,

@@ -74,7 +74,9 @@ nlohmann::json to_json(const RunResult& r) {
 }
 
 core::Status write_result(const RunResult& result) {
-  return core::write_file_atomic(result.dir / "result.json", to_json(result).dump(2) + "\n");
+  return core::write_file_atomic(
+      result.dir / "result.json",
+      to_json(result).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 std::string render_text(const RunResult& r) {

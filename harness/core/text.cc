@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "core/text.h"
+
+namespace probegate::core {
+
+std::string sanitize_utf8(std::string_view text) {
+  static constexpr std::string_view k_replacement = "\xEF\xBF\xBD";
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t length = 0;
+    unsigned min = 0;
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+      min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      min = 0x10000;
+    }
+    bool valid = length > 0 && i + length <= text.size();
+    unsigned code = length == 2 ? c & 0x1Fu : length == 3 ? c & 0x0Fu : c & 0x07u;
+    for (size_t k = 1; valid && k < length; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      valid = (cc & 0xC0) == 0x80;
+      code = (code << 6) | (cc & 0x3Fu);
+    }
+    valid = valid && code >= min && code <= 0x10FFFF && !(code >= 0xD800 && code <= 0xDFFF);
+    if (valid) {
+      out.append(text.substr(i, length));
+      i += length;
+    } else {
+      out += k_replacement;
+      ++i;
+    }
+  }
+  return out;
+}
+
+} // namespace probegate::core

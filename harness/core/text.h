@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace probegate::core {
+
+// Guest output is untrusted: replaces every invalid UTF-8 sequence with
+// U+FFFD so that JSON, XML and terminals only ever see valid text.
+std::string sanitize_utf8(std::string_view text);
+
+} // namespace probegate::core

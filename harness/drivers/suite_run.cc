@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "drivers/suite_run.h"
+
+#include "core/files.h"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+namespace probegate::drivers {
+
+namespace fs = std::filesystem;
+using verdict::VerdictKind;
+
+fs::path case_dir(const fs::path& session, const std::string& id) {
+  return session / id;
+}
+
+namespace {
+
+bool stops_fail_fast(VerdictKind v) {
+  return v == VerdictKind::fail || v == VerdictKind::crash || v == VerdictKind::error ||
+         v == VerdictKind::flaky;
+}
+
+// Runs one case (all its repeats). Returns false when interrupted.
+bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunner& runner,
+              report::CaseReport& out) {
+  out.id = c.id;
+  out.where = c.where;
+  out.dir = case_dir(options.session_dir, c.id);
+  if (c.skip) {
+    out.verdict = VerdictKind::skip;
+    out.reason = *c.skip;
+    (void)core::write_file_atomic(out.dir / "skipped.txt", *c.skip + "\n");
+    return true;
+  }
+  out.ran = true;
+  std::vector<VerdictKind> verdicts;
+  for (int k = 1; k <= options.repeat; ++k) {
+    const fs::path dir = options.repeat == 1 ? out.dir : out.dir / fmt::format("repeat-{}", k);
+    auto result = runner(c.spec, dir);
+    if (!result) {
+      if (result.error().kind == core::ErrorKind::interrupted) {
+        out.verdict = VerdictKind::error;
+        out.reason = "interrupted";
+        return false;
+      }
+      report::RunResult failed;
+      failed.spec = c.spec;
+      failed.dir = dir;
+      failed.verdict.kind = VerdictKind::error;
+      failed.verdict.reason = result.error().message;
+      failed.error = result.error().message;
+      out.runs.push_back(std::move(failed));
+    } else {
+      out.runs.push_back(std::move(*result));
+    }
+    verdicts.push_back(out.runs.back().verdict.kind);
+  }
+  out.verdict = report::combine_repeats(verdicts);
+  if (out.verdict == VerdictKind::flaky) {
+    std::string seen;
+    for (auto v : verdicts)
+      seen += std::string(seen.empty() ? "" : ", ") + std::string(verdict::verdict_name(v));
+    out.reason = fmt::format("repeats disagree: {}", seen);
+  } else if (!out.runs.empty() && out.verdict != VerdictKind::pass) {
+    const auto& last = out.runs.back();
+    out.reason = last.error.empty() ? last.verdict.reason : last.error;
+  }
+  return true;
+}
+
+} // namespace
+
+report::Session run_suite(const std::string& suite_name, const std::vector<suite::Case>& cases,
+                          const SuiteOptions& options, const CaseRunner& runner,
+                          SuiteObserver& observer) {
+  const auto started = std::chrono::steady_clock::now();
+  report::Session session;
+  session.suite = suite_name;
+  session.dir = options.session_dir;
+  session.jobs = std::max(1, options.jobs);
+  session.repeat = std::max(1, options.repeat);
+  session.cases.resize(cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    session.cases[i].id = cases[i].id;
+    session.cases[i].where = cases[i].where;
+    session.cases[i].verdict = VerdictKind::error;
+    session.cases[i].reason = "not run (interrupted or stopped by --fail-fast)";
+  }
+  const fs::path marker = options.session_dir / "INCOMPLETE";
+  (void)core::write_file_atomic(marker, "this session has not finished; summary.json says which "
+                                        "cases did\n");
+
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> interrupted{false};
+  std::mutex lock;
+  int running = 0;
+  int done = 0;
+  SuiteOptions per_case = options;
+  per_case.repeat = session.repeat;
+
+  auto worker = [&] {
+    for (;;) {
+      if (stop)
+        return;
+      const size_t i = next++;
+      if (i >= cases.size())
+        return;
+      {
+        std::lock_guard guard(lock);
+        ++running;
+        observer.started(cases[i], running);
+      }
+      report::CaseReport report;
+      const bool finished = run_case(cases[i], per_case, runner, report);
+      std::lock_guard guard(lock);
+      --running;
+      if (!finished) {
+        interrupted = true;
+        stop = true;
+        return;
+      }
+      session.cases[i] = std::move(report);
+      ++done;
+      observer.finished(session.cases[i], done, static_cast<int>(cases.size()), running);
+      if (options.fail_fast && stops_fail_fast(session.cases[i].verdict))
+        stop = true;
+    }
+  };
+  {
+    std::vector<std::jthread> workers;
+    for (int j = 0; j < session.jobs; ++j)
+      workers.emplace_back(worker);
+  }
+  session.interrupted = interrupted;
+  // Complete: every case the session meant to run has run (--fail-fast
+  // stopping early is a decision, not a loss).
+  session.complete = !interrupted;
+  session.wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (session.complete) {
+    std::error_code ec;
+    fs::remove(marker, ec);
+  }
+  return session;
+}
+
+} // namespace probegate::drivers

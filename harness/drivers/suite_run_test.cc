@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "core/files.h"
+#include "drivers/suite_run.h"
+
+#include <atomic>
+#include <filesystem>
+#include <gtest/gtest.h>
+#include <map>
+#include <mutex>
+
+namespace probegate::drivers {
+namespace {
+
+namespace fs = std::filesystem;
+using verdict::VerdictKind;
+
+suite::Case make_case(std::string id, std::optional<std::string> skip = {}) {
+  suite::Case c;
+  c.id = std::move(id);
+  c.spec.name = c.id;
+  c.skip = std::move(skip);
+  c.where = "test.yaml:1:1";
+  return c;
+}
+
+class Recorder final : public SuiteObserver {
+public:
+  void started(const suite::Case& c, int running) override {
+    m_started.push_back(c.id);
+    m_max_running = std::max(m_max_running, running);
+  }
+  void finished(const report::CaseReport& c, int, int, int) override { m_finished.push_back(c.id); }
+  std::vector<std::string> m_started, m_finished;
+  int m_max_running = 0;
+};
+
+// A fake case runner: verdicts scripted per case id (one per repeat).
+struct Script {
+  std::map<std::string, std::vector<VerdictKind>> verdicts;
+  std::map<std::string, int> calls;
+  std::string interrupt_on;
+  std::mutex lock;
+
+  CaseRunner runner() {
+    return
+        [this](const spec::RunSpec& spec, const fs::path& dir) -> core::Result<report::RunResult> {
+          std::lock_guard guard(lock);
+          if (spec.name == interrupt_on)
+            return std::unexpected(core::Error{core::ErrorKind::interrupted, "interrupted"});
+          const int n = calls[spec.name]++;
+          report::RunResult r;
+          r.spec = spec;
+          r.dir = dir;
+          const auto& v = verdicts[spec.name];
+          r.verdict.kind = v.empty() ? VerdictKind::pass : v[std::min<size_t>(n, v.size() - 1)];
+          return r;
+        };
+  }
+};
+
+class SuiteRun : public ::testing::Test {
+protected:
+  void SetUp() override {
+    auto tmp = core::TempDir::create(fs::temp_directory_path(), "suite-run-");
+    ASSERT_TRUE(tmp);
+    m_tmp.emplace(std::move(*tmp));
+    m_options.session_dir = m_tmp->path() / "session";
+  }
+  std::optional<core::TempDir> m_tmp;
+  SuiteOptions m_options;
+  Recorder m_recorder;
+  Script m_script;
+};
+
+TEST_F(SuiteRun, RunsEveryCaseInOrderAndKeepsSuiteOrderInTheReport) {
+  const std::vector cases{make_case("s/a"), make_case("s/b"), make_case("s/c", "no knob")};
+  m_script.verdicts["s/b"] = {VerdictKind::fail};
+  auto session = run_suite("s", cases, m_options, m_script.runner(), m_recorder);
+  EXPECT_TRUE(session.complete);
+  EXPECT_FALSE(fs::exists(m_options.session_dir / "INCOMPLETE"));
+  ASSERT_EQ(session.cases.size(), 3u);
+  EXPECT_EQ(session.cases[0].verdict, VerdictKind::pass);
+  EXPECT_EQ(session.cases[1].verdict, VerdictKind::fail);
+  EXPECT_EQ(session.cases[2].verdict, VerdictKind::skip);
+  EXPECT_EQ(session.cases[2].reason, "no knob");
+  EXPECT_TRUE(fs::exists(m_options.session_dir / "s/c/skipped.txt"));
+  EXPECT_EQ(session.worst(), VerdictKind::fail);
+  EXPECT_EQ(m_recorder.m_started, (std::vector<std::string>{"s/a", "s/b", "s/c"}));
+  EXPECT_EQ(m_recorder.m_max_running, 1);
+}
+
+TEST_F(SuiteRun, JobsRunCasesAtOnce) {
+  std::vector<suite::Case> cases;
+  for (int i = 0; i < 8; ++i)
+    cases.push_back(make_case("s/" + std::to_string(i)));
+  // The runner blocks until two cases are inside it at the same time.
+  std::atomic<int> inside{0};
+  std::atomic<bool> overlapped{false};
+  CaseRunner runner = [&](const spec::RunSpec& spec, const fs::path& dir) {
+    if (++inside >= 2)
+      overlapped = true;
+    for (int spin = 0; spin < 2000000 && !overlapped; ++spin)
+      std::this_thread::yield();
+    --inside;
+    report::RunResult r;
+    r.spec = spec;
+    r.dir = dir;
+    return core::Result<report::RunResult>(r);
+  };
+  m_options.jobs = 2;
+  auto session = run_suite("s", cases, m_options, runner, m_recorder);
+  EXPECT_TRUE(session.complete);
+  EXPECT_TRUE(overlapped) << "two workers never ran at once";
+  EXPECT_EQ(m_recorder.m_finished.size(), 8u);
+}
+
+TEST_F(SuiteRun, FailFastStopsStartingCases) {
+  const std::vector cases{make_case("s/a"), make_case("s/b"), make_case("s/c")};
+  m_script.verdicts["s/a"] = {VerdictKind::fail};
+  m_options.fail_fast = true;
+  auto session = run_suite("s", cases, m_options, m_script.runner(), m_recorder);
+  EXPECT_EQ(m_recorder.m_started, (std::vector<std::string>{"s/a"}));
+  EXPECT_FALSE(session.cases[1].ran);
+  EXPECT_EQ(session.cases[1].verdict, VerdictKind::error) << "a case not run is never a pass";
+}
+
+TEST_F(SuiteRun, InterruptionKeepsFinishedCasesAndMarksTheSession) {
+  const std::vector cases{make_case("s/a"), make_case("s/b"), make_case("s/c")};
+  m_script.interrupt_on = "s/b";
+  auto session = run_suite("s", cases, m_options, m_script.runner(), m_recorder);
+  EXPECT_TRUE(session.interrupted);
+  EXPECT_FALSE(session.complete);
+  EXPECT_TRUE(fs::exists(m_options.session_dir / "INCOMPLETE"));
+  EXPECT_EQ(session.cases[0].verdict, VerdictKind::pass);
+  EXPECT_FALSE(session.cases[2].ran);
+}
+
+TEST_F(SuiteRun, RepeatsThatDisagreeAreFlaky) {
+  const std::vector cases{make_case("s/steady"), make_case("s/wobbly")};
+  m_script.verdicts["s/steady"] = {VerdictKind::fail, VerdictKind::fail, VerdictKind::fail};
+  m_script.verdicts["s/wobbly"] = {VerdictKind::pass, VerdictKind::fail, VerdictKind::pass};
+  m_options.repeat = 3;
+  auto session = run_suite("s", cases, m_options, m_script.runner(), m_recorder);
+  EXPECT_EQ(session.cases[0].verdict, VerdictKind::fail);
+  EXPECT_EQ(session.cases[1].verdict, VerdictKind::flaky);
+  EXPECT_EQ(session.cases[1].reason, "repeats disagree: pass, fail, pass");
+  EXPECT_EQ(session.cases[1].runs.size(), 3u);
+  EXPECT_EQ(session.cases[1].runs[1].dir, m_options.session_dir / "s/wobbly/repeat-2");
+  EXPECT_EQ(session.worst(), VerdictKind::fail) << "fail outranks flaky";
+}
+
+TEST(CombineRepeats, Table) {
+  using V = VerdictKind;
+  EXPECT_EQ(report::combine_repeats({V::pass, V::pass}), V::pass);
+  EXPECT_EQ(report::combine_repeats({V::pass, V::fail}), V::flaky);
+  EXPECT_EQ(report::combine_repeats({V::pass, V::error}), V::error);
+  EXPECT_EQ(report::combine_repeats({V::crash, V::crash}), V::crash);
+  EXPECT_EQ(report::worse(V::flaky, V::fail), V::fail);
+  EXPECT_EQ(report::worse(V::skip, V::pass), V::skip);
+}
+
+} // namespace
+} // namespace probegate::drivers

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "report/session.h"
+
+#include "core/files.h"
+#include "core/text.h"
+
+#include <algorithm>
+#include <deque>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace probegate::report {
+
+namespace fs = std::filesystem;
+using verdict::VerdictKind;
+
+namespace {
+
+constexpr size_t k_console_tail_lines = 40;
+
+std::string console_tail(const fs::path& log) {
+  std::ifstream in(log);
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line.substr(0, 500));
+    if (lines.size() > k_console_tail_lines)
+      lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines)
+    out += l + "\n";
+  return out;
+}
+
+std::string failed_checks(const RunResult& run) {
+  std::string out;
+  for (const auto& c : run.verdict.checks)
+    if (!c.pass)
+      out += fmt::format("{}: expected {}, actual {}; ", c.name, c.expected, c.actual);
+  if (!out.empty())
+    out.resize(out.size() - 2);
+  return out;
+}
+
+} // namespace
+
+VerdictKind worse(VerdictKind a, VerdictKind b) {
+  return static_cast<int>(a) >= static_cast<int>(b) ? a : b;
+}
+
+VerdictKind combine_repeats(const std::vector<VerdictKind>& verdicts) {
+  if (verdicts.empty())
+    return VerdictKind::pass;
+  if (std::ranges::find(verdicts, VerdictKind::error) != verdicts.end())
+    return VerdictKind::error;
+  if (std::ranges::all_of(verdicts, [&](VerdictKind v) { return v == verdicts.front(); }))
+    return verdicts.front();
+  return VerdictKind::flaky;
+}
+
+VerdictKind Session::worst() const {
+  VerdictKind out = VerdictKind::pass;
+  for (const auto& c : cases)
+    out = worse(out, c.verdict);
+  return out;
+}
+
+std::string summary_json(const Session& s) {
+  nlohmann::json cases = nlohmann::json::array();
+  std::map<std::string, int> counts;
+  for (const auto& c : s.cases) {
+    ++counts[std::string(verdict::verdict_name(c.verdict))];
+    nlohmann::json runs = nlohmann::json::array();
+    for (const auto& r : c.runs)
+      runs.push_back({{"dir", r.dir.string()},
+                      {"verdict", verdict::verdict_name(r.verdict.kind)},
+                      {"devices_bound", r.outcome.devices_bound},
+                      {"udev_worker_killed", r.outcome.udev_worker_killed},
+                      {"probe_failures", r.outcome.probe_failures},
+                      {"wall_s", r.wall_s},
+                      {"failed_checks", failed_checks(r)}});
+    cases.push_back({{"id", c.id},
+                     {"where", c.where},
+                     {"verdict", verdict::verdict_name(c.verdict)},
+                     {"reason", c.reason},
+                     {"ran", c.ran},
+                     {"dir", c.dir.string()},
+                     {"runs", runs}});
+  }
+  const nlohmann::json j = {{"format", "probegate-summary/1"},
+                            {"suite", s.suite},
+                            {"complete", s.complete},
+                            {"interrupted", s.interrupted},
+                            {"verdict", verdict::verdict_name(s.worst())},
+                            {"counts", counts},
+                            {"jobs", s.jobs},
+                            {"repeat", s.repeat},
+                            {"wall_s", s.wall_s},
+                            {"cases", cases}};
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string xml_escape(std::string_view raw) {
+  const std::string text = core::sanitize_utf8(raw);
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&apos;";
+      break;
+    default:
+      // XML 1.0 forbids most control characters (and so terminal escapes).
+      out += c < 0x20 && c != '\n' && c != '\t' ? ' ' : static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string junit_xml(const Session& s) {
+  int failures = 0, errors = 0, skipped = 0;
+  std::string body;
+  for (const auto& c : s.cases) {
+    double time = 0;
+    for (const auto& r : c.runs)
+      time += r.wall_s;
+    body += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">\n",
+                        xml_escape(s.suite), xml_escape(c.id), time);
+    const RunResult* last = c.runs.empty() ? nullptr : &c.runs.back();
+    const std::string detail =
+        last ? fmt::format("{}\n--- console tail ({}) ---\n{}", report::render_text(*last),
+                           (last->dir / "console.log").string(),
+                           console_tail(last->dir / "console.log"))
+             : c.reason;
+    switch (c.verdict) {
+    case VerdictKind::pass:
+      break;
+    case VerdictKind::skip:
+      ++skipped;
+      body += fmt::format("      <skipped message=\"{}\"/>\n", xml_escape(c.reason));
+      break;
+    case VerdictKind::fail:
+    case VerdictKind::flaky: {
+      ++failures;
+      const std::string message = c.verdict == VerdictKind::flaky
+                                      ? "flaky: " + c.reason
+                                      : (last ? failed_checks(*last) : c.reason);
+      body +=
+          fmt::format("      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
+                      verdict::verdict_name(c.verdict), xml_escape(message), xml_escape(detail));
+      break;
+    }
+    case VerdictKind::crash:
+    case VerdictKind::error:
+      ++errors;
+      body +=
+          fmt::format("      <error type=\"{}\" message=\"{}\">{}</error>\n",
+                      verdict::verdict_name(c.verdict), xml_escape(c.reason), xml_escape(detail));
+      break;
+    }
+    if (!c.dir.empty())
+      body += fmt::format("      <system-out>{}</system-out>\n", xml_escape(c.dir.string()));
+    body += "    </testcase>\n";
+  }
+  return fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                     "<testsuites name=\"probegate\" tests=\"{0}\" failures=\"{1}\" "
+                     "errors=\"{2}\" skipped=\"{3}\" time=\"{4:.3f}\">\n"
+                     "  <testsuite name=\"{5}\" tests=\"{0}\" failures=\"{1}\" errors=\"{2}\" "
+                     "skipped=\"{3}\" time=\"{4:.3f}\">\n{6}  </testsuite>\n</testsuites>\n",
+                     s.cases.size(), failures, errors, skipped, s.wall_s, xml_escape(s.suite),
+                     body);
+}
+
+std::string render_table(const Session& s) {
+  size_t width = 4;
+  for (const auto& c : s.cases)
+    width = std::max(width, c.id.size());
+  std::string out = fmt::format("{:<{}}  {:<7} {:>5} {:>7} {:>7}\n", "case", width, "verdict",
+                                "bound", "killed", "wall");
+  for (const auto& c : s.cases) {
+    if (c.runs.empty()) {
+      out += fmt::format("{:<{}}  {:<7} {}\n", c.id, width, verdict::verdict_name(c.verdict),
+                         c.reason);
+      continue;
+    }
+    const auto& r = c.runs.back();
+    out += fmt::format("{:<{}}  {:<7} {:>2}/{:<2} {:>7} {:>6.1f}s\n", c.id, width,
+                       verdict::verdict_name(c.verdict), r.outcome.devices_bound,
+                       r.outcome.devices_expected, r.outcome.udev_worker_killed ? "yes" : "no",
+                       r.wall_s);
+  }
+  return out;
+}
+
+core::Status write_session(const Session& session) {
+  if (auto ok = core::write_file_atomic(session.dir / "summary.json", summary_json(session)); !ok)
+    return ok;
+  return core::write_file_atomic(session.dir / "junit.xml", junit_xml(session));
+}
+
+} // namespace probegate::report

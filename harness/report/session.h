@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+#include "report/run_result.h"
+#include "verdict/verdict.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace probegate::report {
+
+// One suite case after all its repeats.
+struct CaseReport {
+  std::string id;
+  std::string where; // suite file:line:column
+  verdict::VerdictKind verdict = verdict::VerdictKind::pass;
+  std::string reason;          // skip reason, error, or why flaky
+  std::vector<RunResult> runs; // one per repeat; empty when skipped or not run
+  std::filesystem::path dir;
+  bool ran = false; // false: skipped, filtered out late, or interrupted first
+};
+
+// A whole `probegate run`: the model summary.json, junit.xml and the final
+// table are written from.
+struct Session {
+  std::string suite;
+  std::filesystem::path dir;
+  std::vector<CaseReport> cases;
+  bool complete = false;
+  bool interrupted = false;
+  double wall_s = 0;
+  int jobs = 1;
+  int repeat = 1;
+
+  verdict::VerdictKind worst() const;
+};
+
+// Worse of two verdicts (error > crash > fail > flaky > skip > pass).
+verdict::VerdictKind worse(verdict::VerdictKind a, verdict::VerdictKind b);
+// The verdict of a case run several times: all alike -> that verdict;
+// any error -> error; otherwise the repeats disagree -> flaky.
+verdict::VerdictKind combine_repeats(const std::vector<verdict::VerdictKind>& verdicts);
+
+std::string summary_json(const Session& session);
+// JUnit XML as CI systems read it: one testcase per case; failures carry
+// the failed checks and the console's last lines. Every string is escaped
+// and stripped of control characters.
+std::string junit_xml(const Session& session);
+std::string xml_escape(std::string_view text);
+// The final table for a terminal: case, verdict, bound, loader killed, wall.
+std::string render_table(const Session& session);
+
+// summary.json and junit.xml into session.dir, atomically.
+core::Status write_session(const Session& session);
+
+} // namespace probegate::report
