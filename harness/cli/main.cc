@@ -47,6 +47,8 @@ struct RunOptions {
   std::string clock = "virtual";
   std::optional<int> deadline;
   bool keep_initramfs = false;
+  std::string load = "udev";
+  std::optional<int> expect_at_modprobe_return;
 };
 
 void add_run_options(CLI::App* app, RunOptions& o) {
@@ -76,6 +78,11 @@ void add_run_options(CLI::App* app, RunOptions& o) {
   app->add_option("--clock", o.clock, "virtual (TCG icount: waiting is free, timing exact) or real")
       ->capture_default_str();
   app->add_option("--deadline", o.deadline, "Guest seconds before the run is cut short");
+  app->add_option("--load", o.load,
+                  "udev (loads the module by modalias) or modprobe (the agent runs it)")
+      ->capture_default_str();
+  app->add_option("--expect-at-modprobe-return", o.expect_at_modprobe_return,
+                  "Devices that must exist when modprobe returns (with --load modprobe)");
   app->add_flag("--keep-initramfs", o.keep_initramfs,
                 "Keep the run's initramfs.img in its results directory");
 }
@@ -115,6 +122,9 @@ core::Result<spec::RunSpec> to_spec(const RunOptions& o) {
   s.clock = o.clock == "virtual" ? vm::Clock::virtual_time : vm::Clock::real_time;
   s.deadline_s = o.deadline;
   s.keep_initramfs = o.keep_initramfs;
+  if (auto load = spec::apply_option(s, "load", o.load); !load)
+    return std::unexpected(load.error());
+  s.expect.at_modprobe_return = o.expect_at_modprobe_return;
   if (auto valid = spec::validate(s); !valid)
     return std::unexpected(valid.error());
   return s;

@@ -115,7 +115,8 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   if (!modules_layer)
     return fail(modules_layer.error());
   const int deadline = spec::effective_deadline(spec);
-  image::RunLayerSpec layer{spec.devices, deadline, deadline, spec::modprobe_options(spec)};
+  image::RunLayerSpec layer{spec.devices, deadline, deadline, spec.load == spec::Load::modprobe,
+                            spec::modprobe_options(spec)};
   auto scratch = core::TempDir::create(env.cache / "tmp", "run-");
   if (!scratch)
     return fail(scratch.error());

@@ -68,7 +68,7 @@ TEST(Cpio, TreeIsSortedAndHonoursExcludes) {
 }
 
 TEST(RunLayer, CarriesTheRunParameters) {
-  RunLayerSpec spec{2, 120, 100, {"options slowprobe delay_ms=4000"}};
+  RunLayerSpec spec{2, 120, 100, false, {"options slowprobe delay_ms=4000"}};
   const auto entries = run_layer_entries(spec);
   auto find = [&](const std::string& path) {
     for (const auto& e : entries)

@@ -53,8 +53,9 @@ std::vector<std::string> list_lines(std::string_view text) {
 
 std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
   std::string env = "# written by probegate for this run\n";
-  env += fmt::format("PG_DEVICES={}\nPG_DEADLINE={}\nPG_SETTLE_TIMEOUT={}\nPG_LOAD=udev\n",
-                     spec.devices, spec.deadline_s, spec.settle_timeout_s);
+  env += fmt::format("PG_DEVICES={}\nPG_DEADLINE={}\nPG_SETTLE_TIMEOUT={}\nPG_LOAD={}\n",
+                     spec.devices, spec.deadline_s, spec.settle_timeout_s,
+                     spec.agent_modprobe ? "modprobe" : "udev");
   std::string modprobe = "# written by probegate for this run\n";
   for (const auto& line : spec.modprobe_options)
     modprobe += line + "\n";

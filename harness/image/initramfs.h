@@ -19,6 +19,7 @@ struct RunLayerSpec {
   int devices = 0;
   int deadline_s = 0;
   int settle_timeout_s = 0;
+  bool agent_modprobe = false;               // the agent loads the module (PG_LOAD=modprobe)
   std::vector<std::string> modprobe_options; // "options slowprobe delay_ms=4000 …"
 };
 

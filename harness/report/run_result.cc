@@ -34,6 +34,8 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
           {"panic_line", opt(o.panic_line)},
           {"oops_line", opt(o.oops_line)},
           {"time_to_available_s", opt(o.time_to_available_s)},
+          {"init_module_returned_s", opt(o.init_module_returned_s)},
+          {"devices_at_modprobe_return", opt(o.devices_at_modprobe_return)},
           {"loader_pid", opt(o.loader_pid)},
           {"infra_error", opt(o.infra_error)},
           {"guest_kernel", o.guest_kernel}};

@@ -81,9 +81,44 @@ core::Status validate(const RunSpec& spec) {
   if (spec.async == AsyncKnob::driver_cmdline && spec.async_value == 0)
     return core::usage_error("--async driver-cmdline takes no value: driver_async_probe= names "
                              "drivers; drop --async-value 0");
+  if (spec.expect.at_modprobe_return && spec.load != Load::modprobe)
+    return core::usage_error("--expect-at-modprobe-return needs --load modprobe: only then does "
+                             "the agent run modprobe and count devices when it returns");
+  if (spec.expect.at_modprobe_return &&
+      (*spec.expect.at_modprobe_return < 0 || *spec.expect.at_modprobe_return > spec.devices))
+    return core::usage_error("--expect-at-modprobe-return {} is impossible with --devices {}",
+                             *spec.expect.at_modprobe_return, spec.devices);
   if (spec.clock == vm::Clock::virtual_time && spec.accel == "kvm")
     return core::usage_error("--clock virtual needs TCG (icount); with --accel kvm use "
                              "--clock real");
+  return {};
+}
+
+Capacity predicted_capacity(const RunSpec& spec) {
+  const int timeout = spec.udev_timeout_s.value_or(k_udev_default_timeout_s);
+  if (spec.probe_delay_ms <= 0)
+    return {spec.devices, spec.devices};
+  const int low = timeout * 1000 / spec.probe_delay_ms;
+  const int high = (timeout + 1) * 1000 / spec.probe_delay_ms;
+  return {std::min(spec.devices, low), std::min(spec.devices, high)};
+}
+
+core::Status resolve_capacity(RunSpec& spec) {
+  if (!spec.expect_capacity)
+    return {};
+  if (spec.async != AsyncKnob::none || spec.probe_type != ProbeType::default_type ||
+      !spec.probe_kthread)
+    return core::usage_error("expect_bound: capacity models a synchronous probe that fails once "
+                             "killed: use it with async none, probe_type default, probe_kthread "
+                             "yes");
+  const auto c = predicted_capacity(spec);
+  if (c.at_least != c.at_most)
+    return core::usage_error(
+        "expect_bound: capacity is ambiguous for {} ms probes and a {} s timeout: the kill lands "
+        "in [T, T+1] s, so {} or {} devices may bind; pick a delay away from the boundary",
+        spec.probe_delay_ms, spec.udev_timeout_s.value_or(k_udev_default_timeout_s), c.at_least,
+        c.at_most);
+  spec.expect.bound = c.at_least;
   return {};
 }
 
@@ -125,6 +160,8 @@ std::vector<std::string> modprobe_options(const RunSpec& spec) {
                   spec.probe_delay_ms, spec.probe_kthread ? 1 : 0, type);
   if (spec.async == AsyncKnob::modprobe_conf)
     line += fmt::format(" async_probe={}", spec.async_value);
+  if (spec.load == Load::modprobe) // udev must not load it by modalias first
+    return {line, "blacklist slowprobe"};
   return {line};
 }
 
@@ -137,6 +174,10 @@ nlohmann::json options_json(const RunSpec& spec) {
       {"probe_type", probe_type_name(spec.probe_type)},
       {"async", async_knob_name(spec.async)},
       {"async_value", spec.async_value},
+      {"load", spec.load == Load::udev ? "udev" : "modprobe"},
+      {"expect_at_modprobe_return", spec.expect.at_modprobe_return
+                                        ? nlohmann::json(*spec.expect.at_modprobe_return)
+                                        : nlohmann::json()},
       {"udev_timeout",
        spec.udev_timeout_s ? nlohmann::json(*spec.udev_timeout_s) : nlohmann::json()},
       {"expect_bound", spec.expect.bound ? nlohmann::json(*spec.expect.bound) : nlohmann::json()},
@@ -171,10 +212,14 @@ core::Result<bool> to_bool(std::string_view key, std::string_view value) {
 } // namespace
 
 const std::vector<std::string>& option_keys() {
-  static const std::vector<std::string> keys{
-      "kernel",      "devices",     "probe_delay_ms", "probe_kthread", "probe_type",
-      "async",       "async_value", "udev_timeout",   "expect_bound",  "expect_udev_kill",
-      "expect_boot", "accel",       "clock",          "deadline"};
+  static const std::vector<std::string> keys{"kernel",         "devices",
+                                             "probe_delay_ms", "probe_kthread",
+                                             "probe_type",     "async",
+                                             "async_value",    "udev_timeout",
+                                             "expect_bound",   "expect_udev_kill",
+                                             "expect_boot",    "accel",
+                                             "clock",          "deadline",
+                                             "load",           "expect_at_modprobe_return"};
   return keys;
 }
 
@@ -212,6 +257,9 @@ core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view 
   } else if (key == "udev_timeout") {
     return set_int(spec.udev_timeout_s.emplace());
   } else if (key == "expect_bound") {
+    spec.expect_capacity = value == "capacity";
+    if (spec.expect_capacity)
+      return {};
     return set_int(spec.expect.bound.emplace());
   } else if (key == "expect_udev_kill") {
     auto v = parse_tri(value, "expect_udev_kill");
@@ -234,6 +282,12 @@ core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view 
     spec.clock = value == "virtual" ? vm::Clock::virtual_time : vm::Clock::real_time;
   } else if (key == "deadline") {
     return set_int(spec.deadline_s.emplace());
+  } else if (key == "load") {
+    if (value != "udev" && value != "modprobe")
+      return core::usage_error("load must be udev or modprobe, not '{}'", value);
+    spec.load = value == "udev" ? Load::udev : Load::modprobe;
+  } else if (key == "expect_at_modprobe_return") {
+    return set_int(spec.expect.at_modprobe_return.emplace());
   } else {
     return core::usage_error("unknown option '{}'", key);
   }

@@ -15,6 +15,10 @@ namespace probegate::spec {
 
 enum class ProbeType { default_type, prefer_async, force_sync };
 enum class AsyncKnob { none, module_param, modprobe_conf, driver_cmdline, module_default };
+// Who loads the module: udev by modalias (the failure under test), or the
+// agent running `modprobe slowprobe` itself (udev's autoload blacklisted),
+// to see how many devices exist the moment modprobe returns.
+enum class Load { udev, modprobe };
 
 // One boot, as the user asked for it (DESIGN.md "Run options"). Pure data:
 // the CLI and suites fill it; the functions below derive the guest's
@@ -27,6 +31,7 @@ struct RunSpec {
   bool probe_kthread = true;
   ProbeType probe_type = ProbeType::default_type;
   AsyncKnob async = AsyncKnob::none;
+  Load load = Load::udev;
   int async_value = 1;
   std::optional<int> udev_timeout_s; // unset: udevd's own default
   verdict::Expectations expect;
@@ -34,12 +39,27 @@ struct RunSpec {
   vm::Clock clock = vm::Clock::virtual_time;
   std::optional<int> deadline_s; // guest seconds; unset: derived
   bool keep_initramfs = false;   // copy the image into the run directory
+  bool expect_capacity = false;  // expect_bound: capacity (see predicted_capacity)
 };
 
 inline constexpr int k_udev_default_timeout_s = 180;
 inline constexpr int k_max_devices = 32;
 
 core::Status validate(const RunSpec& spec);
+
+// With a synchronous probe the worker is killed T..T+1 s after its event
+// started (udev's 1 s timer slack; FACTS.md), so the devices that bind are
+// those whose probes end before that: floor(T / delay) to
+// floor((T + 1) / delay), at most `devices`. udev >= 256 adds 10 s (not
+// modelled yet: bookworm's udev is 252).
+struct Capacity {
+  int at_least = 0;
+  int at_most = 0;
+};
+Capacity predicted_capacity(const RunSpec& spec);
+// Turns `expect_bound: capacity` into a number; a usage error where the
+// prediction is a range (the case would be flaky by design).
+core::Status resolve_capacity(RunSpec& spec);
 // Guest seconds after which the agent gives up: enough for every probe, the
 // udev kill (timeout + 11 s for udev >= 256) and the settle, with margin.
 int effective_deadline(const RunSpec& spec);

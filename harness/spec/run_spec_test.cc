@@ -76,3 +76,39 @@ TEST(RunSpec, ParsersNameTheChoices) {
 
 } // namespace
 } // namespace probegate::spec
+
+namespace probegate::spec {
+namespace {
+
+TEST(Capacity, PredictsDevicesWhoseProbesEndBeforeTheKill) {
+  RunSpec s;
+  s.devices = 6;
+  s.probe_delay_ms = 2400;
+  for (auto [timeout, bound] : {std::pair{3, 1}, {5, 2}, {10, 4}}) {
+    s.udev_timeout_s = timeout;
+    s.expect_capacity = true;
+    ASSERT_TRUE(resolve_capacity(s)) << timeout;
+    EXPECT_EQ(s.expect.bound, bound) << timeout;
+  }
+  s.devices = 2;
+  s.udev_timeout_s = 10;
+  ASSERT_TRUE(resolve_capacity(s));
+  EXPECT_EQ(s.expect.bound, 2) << "never more than the devices there are";
+}
+
+TEST(Capacity, RefusesAmbiguousAndAsyncCases) {
+  RunSpec s;
+  s.devices = 4;
+  s.probe_delay_ms = 2000; // kill in [3, 4] s: 1 or 2 probes end before it
+  s.udev_timeout_s = 3;
+  s.expect_capacity = true;
+  auto r = resolve_capacity(s);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("1 or 2 devices"), std::string::npos) << r.error().message;
+  s.probe_delay_ms = 2400;
+  s.async = AsyncKnob::module_param;
+  EXPECT_FALSE(resolve_capacity(s));
+}
+
+} // namespace
+} // namespace probegate::spec

@@ -2,6 +2,7 @@
 #include "verdict/outcome.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 namespace probegate::verdict {
@@ -46,6 +47,12 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
       last_bound = std::max(last_bound.value_or(0.0), *probe.end_s);
   if (devices_expected > 0 && o.devices_bound >= devices_expected)
     o.time_to_available_s = last_bound;
+
+  if (const auto* loaded = log.fact("modprobe-returned")) {
+    o.init_module_returned_s = loaded->t_s;
+    if (loaded->fields.contains("devices"))
+      o.devices_at_modprobe_return = std::atoi(loaded->fields.at("devices").c_str());
+  }
 
   for (const auto& line : log.udev) {
     if (line.kind == Kind::slow) {

@@ -32,6 +32,10 @@ struct Outcome {
   std::optional<std::string> panic_line;
   std::optional<std::string> oops_line;
   std::optional<double> time_to_available_s; // guest uptime when the last device bound
+  // --load modprobe only: when modprobe (so init_module()) returned, and how
+  // many devices existed at that moment.
+  std::optional<double> init_module_returned_s;
+  std::optional<int> devices_at_modprobe_return;
   std::optional<int> loader_pid;
   std::vector<UdevKill> udev_kills;
   std::optional<std::string> infra_error; // e.g. "Initramfs unpacking failed"

@@ -71,6 +71,12 @@ Verdict judge(const Outcome& o, const Expectations& expect) {
     v.checks.push_back({"udev_worker_killed", yes_no(want), yes_no(o.udev_worker_killed),
                         o.udev_worker_killed == want});
   }
+  if (expect.at_modprobe_return) {
+    const auto actual = o.devices_at_modprobe_return;
+    v.checks.push_back({"devices_at_modprobe_return", std::to_string(*expect.at_modprobe_return),
+                        actual ? std::to_string(*actual) : "unknown",
+                        actual == expect.at_modprobe_return});
+  }
   if (o.infra_error) {
     v.kind = VerdictKind::error;
     v.reason = *o.infra_error;

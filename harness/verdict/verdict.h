@@ -17,6 +17,7 @@ struct Expectations {
   std::optional<int> bound;
   Tri udev_kill = Tri::any;
   std::optional<bool> boot = true;
+  std::optional<int> at_modprobe_return; // devices present when modprobe returned
 };
 
 // Worst first: error > crash > fail > flaky > skip > pass (DESIGN.md).

@@ -22,21 +22,23 @@ TEST(Verdict, Table) {
     VerdictKind kind;
   };
   const Row rows[] = {
-      {outcome(true, 0, true), {0, Tri::yes, true}, VerdictKind::pass},
-      {outcome(true, 2, false), {0, Tri::yes, true}, VerdictKind::fail},
-      {outcome(true, 2, false), {2, Tri::no, true}, VerdictKind::pass},
-      {outcome(true, 2, true), {2, Tri::no, true}, VerdictKind::fail},
-      {outcome(true, 2, true), {2, Tri::any, true}, VerdictKind::pass},
-      {outcome(false, 2, false), {2, Tri::any, true}, VerdictKind::fail},
-      {outcome(false, 0, false), {std::nullopt, Tri::any, false}, VerdictKind::pass},
-      {outcome(false, 0, false), {std::nullopt, Tri::any, std::nullopt}, VerdictKind::pass},
+      {outcome(true, 0, true), {0, Tri::yes, true, std::nullopt}, VerdictKind::pass},
+      {outcome(true, 2, false), {0, Tri::yes, true, std::nullopt}, VerdictKind::fail},
+      {outcome(true, 2, false), {2, Tri::no, true, std::nullopt}, VerdictKind::pass},
+      {outcome(true, 2, true), {2, Tri::no, true, std::nullopt}, VerdictKind::fail},
+      {outcome(true, 2, true), {2, Tri::any, true, std::nullopt}, VerdictKind::pass},
+      {outcome(false, 2, false), {2, Tri::any, true, std::nullopt}, VerdictKind::fail},
+      {outcome(false, 0, false), {std::nullopt, Tri::any, false, std::nullopt}, VerdictKind::pass},
+      {outcome(false, 0, false),
+       {std::nullopt, Tri::any, std::nullopt, std::nullopt},
+       VerdictKind::pass},
   };
   for (size_t i = 0; i < std::size(rows); ++i)
     EXPECT_EQ(judge(rows[i].o, rows[i].e).kind, rows[i].kind) << "row " << i;
 }
 
 TEST(Verdict, EveryCheckSaysExpectedAndActual) {
-  const auto v = judge(outcome(true, 1, true), {2, Tri::no, true});
+  const auto v = judge(outcome(true, 1, true), {2, Tri::no, true, std::nullopt});
   ASSERT_EQ(v.checks.size(), 3u);
   EXPECT_EQ(v.checks[1].name, "devices_bound");
   EXPECT_EQ(v.checks[1].expected, "2");
