@@ -160,6 +160,10 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   auto ran = env.runner.run(qemu, [&](std::string_view line) {
     parser.feed(line);
     const auto& log = parser.log();
+    // The guest has said all it will; power-off itself may wait for a
+    // running probe (device_shutdown takes every device lock).
+    if (!log.facts.empty() && log.facts.back().event == "poweroff")
+      return proc::LineAction::stop;
     if (log.last_time_s && *log.last_time_s > deadline + k_guest_grace_s) {
       guest_deadline = true;
       return proc::LineAction::stop;

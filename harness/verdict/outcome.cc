@@ -12,7 +12,9 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   Outcome o;
   o.devices_expected = devices_expected;
   o.timed_out = timed_out;
-  o.booted = log.fact("ready") != nullptr;
+  // The ready point, unless the agent's deadline fired first (then any
+  // `ready` is a race the deadline wins: docs/PROTOCOL.md).
+  o.booted = log.fact("ready") != nullptr && log.fact("deadline") == nullptr;
   o.guest_kernel = log.linux_version;
   o.loader_pid = log.loader_pid;
   o.panic = log.panic.has_value();

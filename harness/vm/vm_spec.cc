@@ -32,7 +32,10 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
   // No -cpu host: it aborts on some broken KVM hosts (FACTS.md); the default
   // model boots Debian kernels everywhere.
   if (!kvm && spec.clock == Clock::virtual_time) {
-    argv.insert(argv.end(), {"-icount", "shift=0,sleep=off", "-rtc", "clock=vm"});
+    // A fixed RTC base date too: the host's date would seed the guest's
+    // randomness (hash seeds, udev's worker order) differently every run.
+    argv.insert(argv.end(),
+                {"-icount", "shift=0,sleep=off", "-rtc", "base=2025-01-01T00:00:00,clock=vm"});
   }
   argv.insert(argv.end(), {"-kernel", spec.kernel.string(), "-initrd", spec.initrd.string(),
                            "-append", spec.cmdline});

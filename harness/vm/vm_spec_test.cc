@@ -42,7 +42,7 @@ TEST(QemuArgv, TcgVirtualClockBootsPvhWithQboot) {
                                           "-icount",
                                           "shift=0,sleep=off",
                                           "-rtc",
-                                          "clock=vm",
+                                          "base=2025-01-01T00:00:00,clock=vm",
                                           "-kernel",
                                           "/k/vmlinux",
                                           "-initrd",
