@@ -168,7 +168,11 @@ struct Signalled {
   bool qemu_gone = false; // QEMU exited within a bound after the signal
 };
 
-Signalled boot_and_signal(const fs::path& results, int signal) {
+// Runs probegate with `args` (stdout and stderr into one pipe), signals it
+// once `when_seen` has appeared and, after it, QEMU's pid has been reported
+// by -v, then waits for it and for that QEMU.
+Signalled run_and_signal(const std::vector<std::string>& args, std::string_view when_seen,
+                         int signal) {
   Signalled out;
   out.qemu_before = qemu_processes();
   int pipe_fds[2];
@@ -176,19 +180,24 @@ Signalled boot_and_signal(const fs::path& results, int signal) {
     return out;
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::dup2(pipe_fds[1], 1);
     ::dup2(pipe_fds[1], 2);
     ::close(pipe_fds[0]);
-    ::execl(PROBEGATE_BINARY, PROBEGATE_BINARY, "-v", "boot", "--kernel", "debian:6.1", "--devices",
-            "2", "--probe-delay-ms", "200000", "--results", results.c_str(),
-            static_cast<char*>(nullptr));
+    std::vector<char*> argv;
+    for (const auto& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
     ::_exit(127);
   }
   ::close(pipe_fds[1]);
   FILE* err = ::fdopen(pipe_fds[0], "r");
   std::array<char, 4096> line{};
+  bool seen = when_seen.empty();
   while (std::fgets(line.data(), line.size(), err) != nullptr) {
     const std::string_view text(line.data());
-    if (text.starts_with("probegate: $ qemu-system-x86_64")) {
+    seen = seen || text.find(when_seen) != std::string_view::npos;
+    if (seen && text.starts_with("probegate: $ qemu-system-x86_64")) {
       const auto at = text.rfind("[pid ");
       out.qemu = std::atoi(line.data() + at + 5);
       break;
@@ -206,6 +215,13 @@ Signalled boot_and_signal(const fs::path& results, int signal) {
     ::close(qemu_fd);
   }
   return out;
+}
+
+// `probegate -v boot` of a case that runs for minutes of guest time.
+Signalled boot_and_signal(const fs::path& results, int signal) {
+  return run_and_signal({PROBEGATE_BINARY, "-v", "boot", "--kernel", "debian:6.1", "--devices", "2",
+                         "--probe-delay-ms", "200000", "--results", results.string()},
+                        "", signal);
 }
 
 TEST_F(BootE2e, CtrlCExits130AndLeavesNoQemu) {
@@ -235,6 +251,32 @@ TEST_F(BootE2e, SigkilledHarnessTakesQemuWithIt) {
   ASSERT_GT(ran.qemu, 0) << "probegate -v never reported starting QEMU";
   ASSERT_TRUE(WIFSIGNALED(ran.status));
   EXPECT_TRUE(ran.qemu_gone) << "QEMU outlived a SIGKILLed probegate";
+}
+
+TEST_F(BootE2e, CtrlCMidSuiteKeepsFinishedCasesAndMarksTheSession) {
+  const auto ran =
+      run_and_signal({PROBEGATE_BINARY, "-v", "run", PROBEGATE_TESTDATA "/suites/interrupt.yaml",
+                      "--jobs", "1", "--results", m_results->path().string()},
+                     "[1/3] pass interrupt/quick", SIGINT);
+  ASSERT_GT(ran.qemu, 0) << "the second case's QEMU was never reported";
+  ASSERT_TRUE(WIFEXITED(ran.status));
+  EXPECT_EQ(WEXITSTATUS(ran.status), 130);
+  EXPECT_TRUE(ran.qemu_gone);
+  fs::path session;
+  for (const auto& e : fs::directory_iterator(m_results->path()))
+    session = e.path();
+  ASSERT_FALSE(session.empty());
+  EXPECT_TRUE(fs::exists(session / "INCOMPLETE"));
+  const auto summary = nlohmann::json::parse(*core::read_file(session / "summary.json"));
+  EXPECT_FALSE(summary.at("complete").get<bool>());
+  EXPECT_TRUE(summary.at("interrupted").get<bool>());
+  const auto quick =
+      nlohmann::json::parse(*core::read_file(session / "interrupt/quick/result.json"));
+  EXPECT_EQ(quick.at("verdict"), "pass") << "the finished case is intact";
+  EXPECT_TRUE(fs::exists(session / "interrupt/quick/console.log"));
+  EXPECT_FALSE(fs::exists(session / "interrupt/never-started")) << "a case that never started";
+  for (const auto& entry : fs::recursive_directory_iterator(session))
+    EXPECT_FALSE(entry.path().string().ends_with(".partial")) << entry.path();
 }
 
 TEST_F(BootE2e, UnknownKernelIsAUsageErrorNamingTheLines) {
