@@ -32,11 +32,12 @@ cold_cache=$work/cold-cache
 echo "cold cache (download + module build + base image + boot) ..." >&2
 cold=$(run_case "$cold_cache" "$work/cold")
 
-warm_total=0 bare_total=0 before_total=0
+warm_total=0 bare_total=0 before_total=0 image_total=0
 for i in $(seq "$runs"); do
   warm=$(run_case "$cold_cache" "$work/warm$i")
   dir=$(ls -d "$work/warm$i"/*/)
   before=$(field "$dir/result.json" "['host_before_qemu_s']")
+  image=$(field "$dir/result.json" "['stage_s']['image']")
   # Bare QEMU: the exact argv the harness used, with the kept initramfs.
   mapfile -t argv < <(python3 -c "
 import json,sys
@@ -50,10 +51,12 @@ print('\n'.join(a))" "$dir/result.json" "$dir/initramfs.img")
   warm_total=$(echo "$warm_total + $warm" | bc -l)
   bare_total=$(echo "$bare_total + $bare" | bc -l)
   before_total=$(echo "$before_total + $before" | bc -l)
+  image_total=$(echo "$image_total + $image" | bc -l)
 done
 
 printf 'cold-cache boot wall:        %6.2f s\n' "$cold"
 printf 'warm-cache boot wall (avg):  %6.2f s over %d runs\n' "$(echo "$warm_total / $runs" | bc -l)" "$runs"
 printf 'host time before QEMU (avg): %6.1f ms\n' "$(echo "1000 * $before_total / $runs" | bc -l)"
+printf 'warm per-run image build:    %6.1f ms (avg)\n' "$(echo "1000 * $image_total / $runs" | bc -l)"
 printf 'bare QEMU, same image (avg): %6.2f s\n' "$(echo "$bare_total / $runs" | bc -l)"
 printf 'harness / bare QEMU:         %6.3f\n' "$(echo "$warm_total / $bare_total" | bc -l)"
