@@ -21,6 +21,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unistd.h>
@@ -165,11 +166,21 @@ public:
         m_started(std::chrono::steady_clock::now()) {}
 
   void started(const suite::Case&, int running) override {
+    std::lock_guard guard(m_print);
     m_running = running;
     status();
   }
 
+  // A progress message from any worker: above the status line, which is
+  // redrawn under it.
+  void note(std::string_view message) {
+    std::lock_guard guard(m_print);
+    fmt::print(stderr, "{}probegate: {}\n", m_tty ? "\r\x1b[K" : "", message);
+    status();
+  }
+
   void finished(const report::CaseReport& c, int done, int total, int running) override {
+    std::lock_guard guard(m_print);
     m_done = done;
     m_running = running;
     if (c.verdict != verdict::VerdictKind::pass && c.verdict != verdict::VerdictKind::skip)
@@ -210,6 +221,7 @@ private:
   int m_done = 0;
   int m_running = 0;
   int m_failed = 0;
+  std::mutex m_print;
 };
 
 int default_jobs() {
@@ -266,7 +278,9 @@ int cmd_run(const RunCommand& o) {
         fmt::format("cannot create {}: {}", options.session_dir.string(), ec.message())});
 
   auto runner = proc::make_process_runner(g_verbose);
-  drivers::Environment env{*runner, core::cache_root(), core::data_root(), o.results, progress};
+  ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs);
+  drivers::Environment env{*runner, core::cache_root(), core::data_root(), o.results,
+                           [&](std::string_view m) { observer.note(m); }};
   // Kernels, modules and the base layer are shared: prepare each once, up front.
   std::set<std::string> kernels;
   for (const auto& c : cases)
@@ -279,7 +293,6 @@ int cmd_run(const RunCommand& o) {
   fmt::print(stderr, "probegate: {} cases of {} on {} jobs{} -> {}\n", cases.size(), loaded->name,
              options.jobs, o.repeat > 1 ? fmt::format(", {} repeats each", o.repeat) : "",
              options.session_dir.string());
-  ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs);
   auto session = drivers::run_suite(
       loaded->name, cases, options,
       [&](const spec::RunSpec& spec, const std::filesystem::path& dir) {

@@ -153,7 +153,8 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   console::ConsoleParser parser;
   bool guest_deadline = false;
   result.host_before_qemu_s = seconds_since(started);
-  env.progress(fmt::format("booting {} ({}{}), guest deadline {} s", kernel->release, result.accel,
+  env.progress(fmt::format("booting {}{} ({}{}), guest deadline {} s",
+                           spec.name.empty() ? "" : spec.name + ": ", kernel->release, result.accel,
                            vm_spec.clock == vm::Clock::virtual_time ? ", virtual clock" : "",
                            deadline));
   stage = Clock::now();
