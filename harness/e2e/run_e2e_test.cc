@@ -47,6 +47,12 @@ TEST(RunE2e, WrongExpectationExits1AndJunitNamesTheCheck) {
       << junit;
   EXPECT_NE(junit.find("message=\"devices_bound: expected 2, actual 0\""), std::string::npos)
       << junit;
+  core::Command xmllint;
+  xmllint.argv = {"xmllint", "--noout", "--schema", PROBEGATE_TESTDATA "/junit/junit.xsd",
+                  (session / "junit.xml").string()};
+  auto valid = runner->run(xmllint);
+  ASSERT_TRUE(valid) << valid.error().message;
+  EXPECT_EQ(valid->exit_code, 0) << "junit.xml does not match its schema:\n" << valid->tail;
   const auto summary = nlohmann::json::parse(*core::read_file(session / "summary.json"));
   EXPECT_TRUE(summary.at("complete").get<bool>());
   EXPECT_EQ(summary.at("verdict"), "fail");
