@@ -3,6 +3,7 @@
 // real QEMU with real systemd-udevd. Skips (never passes) where QEMU or the
 // kernel cannot be had.
 #include "core/files.h"
+#include "e2e/e2e_support.h"
 #include "proc/process_runner.h"
 
 #include <algorithm>
@@ -45,23 +46,9 @@ int qemu_processes() {
 
 class BootE2e : public ::testing::Test {
 protected:
-  static void SetUpTestSuite() {
-    auto runner = proc::make_process_runner();
-    if (!fs::exists("/usr/bin/qemu-system-x86_64")) {
-      s_skip = "qemu-system-x86_64 is not installed";
-      return;
-    }
-    core::Command fetch;
-    fetch.argv = {PROBEGATE_BINARY, "kernels", "fetch", "debian:6.1"};
-    auto ran = runner->run(fetch);
-    if (!ran || !ran->ok())
-      s_skip = "cannot fetch debian:6.1 (no network to Debian's mirror?): " +
-               (ran ? ran->tail : ran.error().message);
-  }
-
   void SetUp() override {
-    if (!s_skip.empty())
-      GTEST_SKIP() << s_skip;
+    if (!e2e::skip_reason().empty())
+      GTEST_SKIP() << e2e::skip_reason();
     auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-e2e-");
     ASSERT_TRUE(tmp);
     m_results.emplace(std::move(*tmp));
@@ -93,7 +80,6 @@ protected:
     return out;
   }
 
-  static inline std::string s_skip;
   std::optional<core::TempDir> m_results;
 };
 

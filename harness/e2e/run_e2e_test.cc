@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // End to end: `probegate run` on real boots.
 #include "core/files.h"
-#include "proc/process_runner.h"
+#include "e2e/e2e_support.h"
 
 #include <filesystem>
 #include <gtest/gtest.h>
@@ -12,34 +12,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-TEST(RunE2e, WrongExpectationExits1AndJunitNamesTheCheck) {
-  if (!fs::exists("/usr/bin/qemu-system-x86_64"))
-    GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-  auto runner = proc::make_process_runner();
-  core::Command fetch;
-  fetch.argv = {PROBEGATE_BINARY, "kernels", "fetch", "debian:6.1"};
-  if (auto fetched = runner->run(fetch); !fetched || !fetched->ok())
-    GTEST_SKIP() << "cannot fetch debian:6.1 (no network to Debian's mirror?)";
-  auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-run-");
-  ASSERT_TRUE(tmp);
-  core::Command run;
-  run.argv = {PROBEGATE_BINARY,
-              "run",
-              PROBEGATE_TESTDATA "/suites/one-wrong.yaml",
-              "--jobs",
-              "2",
-              "--results",
-              tmp->path().string()};
-  std::string output;
-  auto ran = runner->run(run, [&](std::string_view line) {
-    output.append(line).push_back('\n');
-    return proc::LineAction::keep_going;
-  });
-  ASSERT_TRUE(ran);
-  EXPECT_EQ(ran->exit_code, 1) << output;
-  fs::path session;
-  for (const auto& e : fs::directory_iterator(tmp->path()))
-    session = e.path();
+class RunE2e : public ::testing::Test {
+protected:
+  void SetUp() override {
+    auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-run-");
+    ASSERT_TRUE(tmp);
+    m_tmp.emplace(std::move(*tmp));
+  }
+  std::optional<core::TempDir> m_tmp;
+};
+
+TEST_F(RunE2e, WrongExpectationExits1AndJunitNamesTheCheck) {
+  if (!e2e::skip_reason().empty())
+    GTEST_SKIP() << e2e::skip_reason();
+  const auto ran = e2e::run_probegate({"run", PROBEGATE_TESTDATA "/suites/one-wrong.yaml", "--jobs",
+                                       "2", "--results", m_tmp->path().string()});
+  EXPECT_EQ(ran.exit_code, 1) << ran.output;
+  const fs::path session = e2e::only_session(m_tmp->path());
   ASSERT_FALSE(session.empty());
   EXPECT_FALSE(fs::exists(session / "INCOMPLETE"));
   const auto junit = *core::read_file(session / "junit.xml");
@@ -47,6 +36,7 @@ TEST(RunE2e, WrongExpectationExits1AndJunitNamesTheCheck) {
       << junit;
   EXPECT_NE(junit.find("message=\"devices_bound: expected 2, actual 0\""), std::string::npos)
       << junit;
+  auto runner = proc::make_process_runner();
   core::Command xmllint;
   xmllint.argv = {"xmllint", "--noout", "--schema", PROBEGATE_TESTDATA "/junit/junit.xsd",
                   (session / "junit.xml").string()};
@@ -60,51 +50,26 @@ TEST(RunE2e, WrongExpectationExits1AndJunitNamesTheCheck) {
   EXPECT_TRUE(fs::exists(session / "one-wrong/wrong/console.log"));
 }
 
-TEST(RunE2e, KnobsSuitePassesOnDebian61) {
-  if (!fs::exists("/usr/bin/qemu-system-x86_64"))
-    GTEST_SKIP() << "qemu-system-x86_64 is not installed";
-  auto runner = proc::make_process_runner();
-  core::Command fetch;
-  fetch.argv = {PROBEGATE_BINARY, "kernels", "fetch", "debian:6.1"};
-  if (auto fetched = runner->run(fetch); !fetched || !fetched->ok())
-    GTEST_SKIP() << "cannot fetch debian:6.1 (no network to Debian's mirror?)";
-  auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-run-");
-  ASSERT_TRUE(tmp);
-  core::Command run;
-  run.argv = {PROBEGATE_BINARY, "run", PROBEGATE_SOURCE_DIR "/suites/knobs.yaml", "--results",
-              tmp->path().string()};
-  std::string output;
-  auto ran = runner->run(run, [&](std::string_view line) {
-    output.append(line).push_back('\n');
-    return proc::LineAction::keep_going;
-  });
-  ASSERT_TRUE(ran);
-  EXPECT_EQ(ran->exit_code, 0) << output;
-  fs::path session;
-  for (const auto& e : fs::directory_iterator(tmp->path()))
-    session = e.path();
-  const auto summary = nlohmann::json::parse(*core::read_file(session / "summary.json"));
-  EXPECT_EQ(summary.at("counts").at("pass"), 8) << output;
+TEST_F(RunE2e, KnobsSuitePassesOnDebian61) {
+  if (!e2e::skip_reason().empty())
+    GTEST_SKIP() << e2e::skip_reason();
+  const auto ran = e2e::run_probegate(
+      {"run", PROBEGATE_SOURCE_DIR "/suites/knobs.yaml", "--results", m_tmp->path().string()});
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  const auto summary =
+      nlohmann::json::parse(*core::read_file(e2e::only_session(m_tmp->path()) / "summary.json"));
+  EXPECT_EQ(summary.at("counts").at("pass"), 8) << ran.output;
 }
 
-TEST(RunE2e, MalformedSuiteExits2BeforeAnythingBoots) {
-  auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-run-");
-  ASSERT_TRUE(tmp);
-  const auto suite = tmp->path() / "bad.yaml";
+TEST_F(RunE2e, MalformedSuiteExits2BeforeAnythingBoots) {
+  const auto suite = m_tmp->path() / "bad.yaml";
   ASSERT_TRUE(
       core::write_file_atomic(suite, "cases:\n  - id: x\n    devices: 2\n    expect_bound: 3\n"));
-  auto runner = proc::make_process_runner();
-  core::Command run;
-  run.argv = {PROBEGATE_BINARY, "run", suite.string(), "--results", (tmp->path() / "r").string()};
-  std::string output;
-  auto ran = runner->run(run, [&](std::string_view line) {
-    output.append(line).push_back('\n');
-    return proc::LineAction::keep_going;
-  });
-  ASSERT_TRUE(ran);
-  EXPECT_EQ(ran->exit_code, 2);
-  EXPECT_NE(output.find(suite.string() + ":2:5"), std::string::npos) << output;
-  EXPECT_FALSE(fs::exists(tmp->path() / "r")) << "nothing is written for bad input";
+  const auto ran =
+      e2e::run_probegate({"run", suite.string(), "--results", (m_tmp->path() / "r").string()});
+  EXPECT_EQ(ran.exit_code, 2);
+  EXPECT_NE(ran.output.find(suite.string() + ":2:5"), std::string::npos) << ran.output;
+  EXPECT_FALSE(fs::exists(m_tmp->path() / "r")) << "nothing is written for bad input";
 }
 
 } // namespace

@@ -48,28 +48,22 @@ cases:
   EXPECT_EQ(s->cases[1].where, "knobs.yaml:12:5");
 }
 
-TEST(Suite, MatrixWithoutCasesIsTheCrossProduct) {
-  auto s = parse_suite(R"(
+constexpr std::string_view k_capacity = R"(
 suite: capacity
 matrix:
   devices: [1, 2, 4]
   udev_timeout: [3, 30]
   async: [none, module-param]
-)",
-                       "c.yaml");
+)";
+
+TEST(Suite, MatrixWithoutCasesIsTheCrossProduct) {
+  auto s = parse_suite(k_capacity, "c.yaml");
   ASSERT_TRUE(s) << s.error().message;
   ASSERT_EQ(s->cases.size(), 12u);
   EXPECT_EQ(s->cases.front().id, "capacity/dev1-async-none-timeout3");
   EXPECT_EQ(s->cases.back().id, "capacity/dev4-async-module-param-timeout30");
   // Stable: the same text gives the same ids in the same order.
-  EXPECT_EQ(ids(*s), ids(*parse_suite(R"(
-suite: capacity
-matrix:
-  devices: [1, 2, 4]
-  udev_timeout: [3, 30]
-  async: [none, module-param]
-)",
-                                      "c.yaml")));
+  EXPECT_EQ(ids(*s), ids(*parse_suite(k_capacity, "c.yaml")));
 }
 
 TEST(Suite, NameDefaultsToTheFileStem) {

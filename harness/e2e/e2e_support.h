@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "proc/process_runner.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace probegate::e2e {
+
+// Why the real-boot tests cannot run here (no QEMU, no Debian kernel to
+// fetch), or "" when they can. Asked once per test binary.
+inline const std::string& skip_reason() {
+  static const std::string reason = [] {
+    if (!std::filesystem::exists("/usr/bin/qemu-system-x86_64"))
+      return std::string("qemu-system-x86_64 is not installed");
+    auto runner = proc::make_process_runner();
+    core::Command fetch;
+    fetch.argv = {PROBEGATE_BINARY, "kernels", "fetch", "debian:6.1"};
+    auto ran = runner->run(fetch);
+    if (!ran || !ran->ok())
+      return "cannot fetch debian:6.1 (no network to Debian's mirror?): " +
+             (ran ? ran->tail : ran.error().message);
+    return std::string();
+  }();
+  return reason;
+}
+
+struct Captured {
+  int exit_code = -1;
+  std::string output; // stdout and stderr
+};
+
+// Runs the probegate binary with `args`, capturing what it prints.
+inline Captured run_probegate(const std::vector<std::string>& args) {
+  auto runner = proc::make_process_runner();
+  core::Command command;
+  command.argv = {PROBEGATE_BINARY};
+  command.argv.insert(command.argv.end(), args.begin(), args.end());
+  command.timeout = std::chrono::minutes(15);
+  Captured out;
+  auto ran = runner->run(command, [&](std::string_view line) {
+    out.output.append(line).push_back('\n');
+    return proc::LineAction::keep_going;
+  });
+  if (ran)
+    out.exit_code = ran->exit_code;
+  else
+    out.output += ran.error().message;
+  return out;
+}
+
+// The one session directory `probegate run` made under `results`.
+inline std::filesystem::path only_session(const std::filesystem::path& results) {
+  std::filesystem::path session;
+  for (const auto& e : std::filesystem::directory_iterator(results))
+    session = e.path();
+  return session;
+}
+
+} // namespace probegate::e2e
