@@ -43,11 +43,16 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
 
 } // namespace
 
-nlohmann::json to_json(const RunResult& r) {
-  nlohmann::json checks = nlohmann::json::array();
-  for (const auto& c : r.verdict.checks)
-    checks.push_back(
+nlohmann::json checks_json(const verdict::Verdict& verdict) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : verdict.checks)
+    out.push_back(
         {{"name", c.name}, {"expected", c.expected}, {"actual", c.actual}, {"pass", c.pass}});
+  return out;
+}
+
+nlohmann::json to_json(const RunResult& r) {
+  const nlohmann::json checks = checks_json(r.verdict);
   nlohmann::json j = {
       {"format", "probegate-result/1"},
       {"name", r.spec.name},

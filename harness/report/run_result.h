@@ -33,6 +33,8 @@ struct RunResult {
 };
 
 nlohmann::json to_json(const RunResult& result);
+// Every check: name, expected (for capacity: predicted), actual, pass.
+nlohmann::json checks_json(const verdict::Verdict& verdict);
 // result.json, atomically.
 core::Status write_result(const RunResult& result);
 // The short verdict for a terminal: one line per check, expected and actual.

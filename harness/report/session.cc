@@ -79,7 +79,8 @@ std::string summary_json(const Session& s) {
                       {"udev_worker_killed", r.outcome.udev_worker_killed},
                       {"probe_failures", r.outcome.probe_failures},
                       {"wall_s", r.wall_s},
-                      {"failed_checks", failed_checks(r)}});
+                      {"failed_checks", failed_checks(r)},
+                      {"checks", checks_json(r.verdict)}});
     cases.push_back({{"id", c.id},
                      {"where", c.where},
                      {"verdict", verdict::verdict_name(c.verdict)},
