@@ -105,6 +105,25 @@ TEST(ProcessRunner, LogIsCompleteOrAbsent) {
   EXPECT_FALSE(fs::exists(command.log_path.string() + ".partial"));
 }
 
+TEST(ProcessRunner, SavedLogIsCappedWithAMarker) {
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "runner-");
+  ASSERT_TRUE(tmp);
+  auto command = sh("yes 0123456789abcdef | head -c 100000000");
+  command.log_path = tmp->path() / "flood.log";
+  auto runner = make_process_runner();
+  size_t lines = 0;
+  auto r = runner->run(command, [&](std::string_view) {
+    ++lines;
+    return LineAction::keep_going;
+  });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(lines, 100000000u / 17 + 1) << "every line still reaches the parser";
+  const auto size = fs::file_size(command.log_path);
+  EXPECT_LT(size, 65u * 1024 * 1024);
+  const auto text = *core::read_file(command.log_path);
+  EXPECT_NE(text.find("[probegate: log capped at 64 MiB"), std::string::npos);
+}
+
 TEST(ProcessRunner, RunCheckedQuotesTheCommand) {
   auto runner = make_process_runner();
   auto r = run_checked(*runner, sh("echo why; exit 3"));

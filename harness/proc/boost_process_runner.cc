@@ -4,6 +4,7 @@
 #define BOOST_PROCESS_V2_SEPARATE_COMPILATION 1
 #include "proc/process_runner.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
@@ -13,6 +14,7 @@
 #include <boost/process/v2.hpp>
 #include <boost/process/v2/src.hpp>
 #include <csignal>
+#include <cstdint>
 #include <deque>
 #include <fmt/ostream.h>
 #include <fstream>
@@ -33,6 +35,8 @@ using namespace std::chrono_literals;
 
 constexpr auto k_kill_grace = 3s;
 constexpr size_t k_max_line = 64 * 1024;
+// Guest output is untrusted: the saved log stops growing here (parsing goes on).
+constexpr std::uint64_t k_max_log_bytes = 64ull * 1024 * 1024;
 constexpr size_t k_tail_lines = 20;
 
 // Runs in the child between fork and exec: own process group (so we can kill
@@ -76,8 +80,15 @@ public:
 
   // Returns false when the sink asked to stop.
   bool feed(std::string_view data) {
-    if (m_log.is_open())
-      m_log.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (m_log.is_open() && m_logged < k_max_log_bytes) {
+      const auto room =
+          static_cast<size_t>(std::min<std::uint64_t>(data.size(), k_max_log_bytes - m_logged));
+      m_log.write(data.data(), static_cast<std::streamsize>(room));
+      m_logged += room;
+      if (m_logged >= k_max_log_bytes)
+        m_log << fmt::format("\n[probegate: log capped at {} MiB; the rest was read, not saved]\n",
+                             k_max_log_bytes >> 20);
+    }
     bool go_on = true;
     for (char c : data) {
       if (c == '\n' || m_partial.size() >= k_max_line)
@@ -127,6 +138,7 @@ private:
   const LineSink& m_sink;
   std::filesystem::path m_log_path;
   std::ofstream m_log;
+  std::uint64_t m_logged = 0;
   std::string m_partial;
   std::deque<std::string> m_tail;
 };

@@ -3,6 +3,7 @@
 
 #include "core/command.h"
 #include "core/files.h"
+#include "core/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -86,6 +87,19 @@ core::Status write_result(const RunResult& result) {
       to_json(result).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
+namespace {
+
+// Reasons can quote the guest's console: no escape sequence reaches a terminal.
+std::string printable(std::string_view text) {
+  std::string out = core::sanitize_utf8(text);
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = ' ';
+  return out;
+}
+
+} // namespace
+
 std::string render_text(const RunResult& r) {
   std::string out =
       fmt::format("{}: {} on {} ({} devices, probe {} ms{}, async {}, udev timeout {})\n",
@@ -107,9 +121,9 @@ std::string render_text(const RunResult& r) {
                          ? fmt::format(", available at {:.3f} s", *o.time_to_available_s)
                          : std::string());
   if (!r.verdict.reason.empty())
-    out += fmt::format("  reason: {}\n", r.verdict.reason);
+    out += fmt::format("  reason: {}\n", printable(r.verdict.reason));
   if (!r.error.empty())
-    out += fmt::format("  error: {}\n", r.error);
+    out += fmt::format("  error: {}\n", printable(r.error));
   if (!r.dir.empty())
     out += fmt::format("  results: {}\n", r.dir.string());
   return out;

@@ -59,3 +59,20 @@ TEST(Table, OneRowPerCase) {
 
 } // namespace
 } // namespace probegate::report
+
+namespace probegate::report {
+namespace {
+
+TEST(RenderText, GuestTextReachesNoTerminalRaw) {
+  RunResult r;
+  r.verdict.kind = verdict::VerdictKind::crash;
+  r.verdict.reason = "Kernel panic - \x1b[2J\x1b]0;owned\x07 \xFF";
+  const auto text = render_text(r);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  EXPECT_EQ(text.find('\x07'), std::string::npos);
+  EXPECT_EQ(text.find("\xFF"), std::string::npos);
+  EXPECT_NE(text.find("Kernel panic"), std::string::npos);
+}
+
+} // namespace
+} // namespace probegate::report
