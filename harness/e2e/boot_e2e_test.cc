@@ -55,22 +55,12 @@ protected:
   }
 
   Ran boot(std::vector<std::string> args) {
-    auto runner = proc::make_process_runner();
-    core::Command command;
-    command.argv = {PROBEGATE_BINARY, "boot", "--results", m_results->path().string()};
+    std::vector<std::string> argv{"boot", "--results", m_results->path().string()};
     if (std::ranges::find(args, "--kernel") == args.end())
-      command.argv.insert(command.argv.end(), {"--kernel", "debian:6.1"});
-    command.argv.insert(command.argv.end(), args.begin(), args.end());
-    command.timeout = std::chrono::minutes(10);
-    Ran out;
-    auto ran = runner->run(command, [&](std::string_view line) {
-      out.output.append(line).push_back('\n');
-      return proc::LineAction::keep_going;
-    });
-    EXPECT_TRUE(ran) << ran.error().message;
-    if (!ran)
-      return out;
-    out.exit_code = ran->exit_code;
+      argv.insert(argv.end(), {"--kernel", "debian:6.1"});
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto ran = e2e::run_probegate(argv);
+    Ran out{ran.exit_code, ran.output, {}, {}};
     for (const auto& entry : fs::directory_iterator(m_results->path())) {
       if (fs::exists(entry.path() / "result.json")) {
         out.dir = entry.path();
