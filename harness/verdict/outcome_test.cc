@@ -20,6 +20,14 @@ struct Row {
 
 class ReproductionTable : public ::testing::TestWithParam<Row> {};
 
+// "6.1-sync-kill.log" -> "sync_kill" (gtest names are identifiers).
+std::string test_name(std::string log) {
+  log = log.substr(log.find('-') + 1);
+  log.resize(log.size() - 4);
+  std::ranges::replace(log, '-', '_');
+  return log;
+}
+
 TEST_P(ReproductionTable, OutcomeMatchesWhatWasMeasured) {
   const Row row = GetParam();
   auto text = core::read_file(std::string(PROBEGATE_TESTDATA "/console/") + row.log);
@@ -49,11 +57,24 @@ INSTANTIATE_TEST_SUITE_P(Debian61, ReproductionTable,
                                            Row{"6.1-prefer-async.log", 2, 0, true, 2},
                                            Row{"6.1-force-sync-param.log", 0, 2, true, 2}),
                          [](const ::testing::TestParamInfo<Row>& param) {
-                           std::string name = param.param.log;
-                           name = name.substr(4, name.size() - 8); // "6.1-" ... ".log"
-                           std::ranges::replace(name, '-', '_');
-                           return name;
+                           return test_name(param.param.log);
                          });
+
+// The same eight rows on Debian's 6.12 (6.12.117+deb12, bookworm), whose
+// kernel words a failed probe "probe with driver slowprobe failed".
+INSTANTIATE_TEST_SUITE_P(
+    Debian612, ReproductionTable,
+    ::testing::Values(Row{"6.12-sync.log", 0, 2, true, 2},
+                      Row{"6.12-sync-default-timeout.log", 2, 0, false, 0},
+                      Row{"6.12-sync-no-kthread.log", 2, 0, true, 2},
+                      // unlike 6.1, no worker is killed at all: the second device's
+                      // worker is not left blocked on the device lock
+                      Row{"6.12-module-param.log", 2, 0, false, 0},
+                      Row{"6.12-module-default.log", 2, 0, false, 0},
+                      Row{"6.12-driver-cmdline.log", 2, 0, true, 2},
+                      Row{"6.12-prefer-async.log", 2, 0, true, 2},
+                      Row{"6.12-force-sync-module-param.log", 0, 2, true, 2}),
+    [](const ::testing::TestParamInfo<Row>& param) { return test_name(param.param.log); });
 
 TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
   auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
