@@ -62,19 +62,20 @@ INSTANTIATE_TEST_SUITE_P(Debian61, ReproductionTable,
 
 // The same eight rows on Debian's 6.12 (6.12.117+deb12, bookworm), whose
 // kernel words a failed probe "probe with driver slowprobe failed".
-INSTANTIATE_TEST_SUITE_P(
-    Debian612, ReproductionTable,
-    ::testing::Values(Row{"6.12-sync.log", 0, 2, true, 2},
-                      Row{"6.12-sync-default-timeout.log", 2, 0, false, 0},
-                      Row{"6.12-sync-no-kthread.log", 2, 0, true, 2},
-                      // unlike 6.1, no worker is killed at all: the second device's
-                      // worker is not left blocked on the device lock
-                      Row{"6.12-module-param.log", 2, 0, false, 0},
-                      Row{"6.12-module-default.log", 2, 0, false, 0},
-                      Row{"6.12-driver-cmdline.log", 2, 0, true, 2},
-                      Row{"6.12-prefer-async.log", 2, 0, true, 2},
-                      Row{"6.12-force-sync-module-param.log", 0, 2, true, 2}),
-    [](const ::testing::TestParamInfo<Row>& param) { return test_name(param.param.log); });
+INSTANTIATE_TEST_SUITE_P(Debian612, ReproductionTable,
+                         ::testing::Values(Row{"6.12-sync.log", 0, 2, true, 2},
+                                           Row{"6.12-sync-default-timeout.log", 2, 0, false, 0},
+                                           Row{"6.12-sync-no-kthread.log", 2, 0, true, 2},
+                                           // unlike 6.1, no worker is killed at all: the second
+                                           // device's worker is not left blocked on the device lock
+                                           Row{"6.12-module-param.log", 2, 0, false, 0},
+                                           Row{"6.12-module-default.log", 2, 0, false, 0},
+                                           Row{"6.12-driver-cmdline.log", 2, 0, true, 2},
+                                           Row{"6.12-prefer-async.log", 2, 0, true, 2},
+                                           Row{"6.12-force-sync-module-param.log", 0, 2, true, 2}),
+                         [](const ::testing::TestParamInfo<Row>& param) {
+                           return test_name(param.param.log);
+                         });
 
 TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
   auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
