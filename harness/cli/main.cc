@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -321,13 +322,17 @@ int cmd_parse(const RunOptions& options, bool devices_given, const std::string& 
   auto text = core::read_file(log_path);
   if (!text)
     return report_error(text.error());
+  const auto log = console::parse_console(*text);
   if (!devices_given) { // the agent said how many edu devices it saw
-    const auto log = console::parse_console(*text);
-    if (const auto* pci = log.fact("pci"); pci && pci->fields.contains("edu"))
-      spec->devices = std::stoi(pci->fields.at("edu"));
+    if (const auto* pci = log.fact("pci"); pci && pci->fields.contains("edu")) {
+      // Guest text is untrusted: parse without throwing, keep sane counts only.
+      const int edu = std::atoi(pci->fields.at("edu").c_str());
+      if (edu >= 0 && edu <= spec::k_max_devices)
+        spec->devices = edu;
+    }
   }
   const bool timed_out = false;
-  auto result = drivers::judge_console(*spec, *text, timed_out);
+  auto result = drivers::judge_console(*spec, log, timed_out);
   if (json)
     fmt::print("{}\n", report::to_json(result).dump(2, ' ', false,
                                                     nlohmann::json::error_handler_t::replace));

@@ -41,11 +41,10 @@ constexpr double k_guest_grace_s = 15;
 
 } // namespace
 
-report::RunResult judge_console(const spec::RunSpec& spec, std::string_view console_text,
+report::RunResult judge_console(const spec::RunSpec& spec, const console::BootLog& log,
                                 bool timed_out) {
   report::RunResult result;
   result.spec = spec;
-  const auto log = console::parse_console(console_text);
   result.outcome = verdict::derive_outcome(log, spec.devices, timed_out);
   result.kernel_release = result.outcome.guest_kernel;
   result.verdict = verdict::judge(result.outcome, spec.expect);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
+#include "console/boot_log.h"
 #include "core/error.h"
 #include "proc/process_runner.h"
 #include "report/run_result.h"
@@ -32,7 +33,7 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
                                      const std::filesystem::path& run_dir = {});
 
 // The offline half of a boot: console text + spec -> RunResult (no files).
-report::RunResult judge_console(const spec::RunSpec& spec, std::string_view console_text,
+report::RunResult judge_console(const spec::RunSpec& spec, const console::BootLog& log,
                                 bool timed_out);
 
 } // namespace probegate::drivers
