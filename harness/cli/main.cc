@@ -51,6 +51,7 @@ struct RunOptions {
   bool keep_initramfs = false;
   std::string load = "udev";
   std::optional<int> expect_at_modprobe_return;
+  std::optional<std::string> expect_skip;
 };
 
 void add_run_options(CLI::App* app, RunOptions& o) {
@@ -85,6 +86,9 @@ void add_run_options(CLI::App* app, RunOptions& o) {
       ->capture_default_str();
   app->add_option("--expect-at-modprobe-return", o.expect_at_modprobe_return,
                   "Devices that must exist when modprobe returns (with --load modprobe)");
+  app->add_option("--expect-skip", o.expect_skip,
+                  "yes: the kernel must lack the --async knob (the run skips); no: it must have "
+                  "it. Default: a missing knob skips the run");
   app->add_flag("--keep-initramfs", o.keep_initramfs,
                 "Keep the run's initramfs.img in its results directory");
 }
@@ -127,6 +131,9 @@ core::Result<spec::RunSpec> to_spec(const RunOptions& o) {
   if (auto load = spec::apply_option(s, "load", o.load); !load)
     return std::unexpected(load.error());
   s.expect.at_modprobe_return = o.expect_at_modprobe_return;
+  if (o.expect_skip)
+    if (auto skip = spec::apply_option(s, "expect_skip", *o.expect_skip); !skip)
+      return core::usage_error("--expect-skip must be yes or no, not '{}'", *o.expect_skip);
   if (auto valid = spec::validate(s); !valid)
     return std::unexpected(valid.error());
   return s;
@@ -303,6 +310,9 @@ int cmd_run(const RunCommand& o) {
   observer.end();
   auto written = report::write_session(session);
   fmt::print("{}", report::render_table(session));
+  if (const auto table = report::knob_table(session); !table.kernels.empty())
+    fmt::print("\nknob x kernel ({}):\n{}", (session.dir / "knob-table.md").string(),
+               report::knob_table_markdown(table));
   fmt::print("{}: {} ({} cases, {:.1f} s){}\n", loaded->name,
              verdict::verdict_name(session.worst()), session.cases.size(), session.wall_s,
              session.complete ? "" : " INCOMPLETE");
@@ -360,16 +370,43 @@ int cmd_kernels_list(bool offline) {
   auto runner = proc::make_process_runner(g_verbose);
   kernel::KernelStore store(*runner, core::cache_root(), progress);
   fmt::print("cached kernels ({}):\n", (core::cache_root() / "kernels").string());
-  for (const auto& k : store.cached())
-    fmt::print("  {:<24} line {:<6} {}\n", k.release, k.line, k.dir.string());
-  if (offline)
-    return 0;
-  auto available = store.available();
-  if (!available)
-    return report_error(available.error());
-  fmt::print("fetchable Debian lines (debian:<line> = newest ABI):\n");
-  for (const auto& line : kernel::lines(*available))
-    fmt::print("  debian:{:<6} -> {}\n", line, *kernel::newest_in_line(*available, line));
+  for (const auto& k : store.cached()) {
+    std::vector<std::string> knobs;
+    for (const auto& [name, present] : k.knobs)
+      knobs.push_back(fmt::format("{}{}", present ? "+" : "-", name));
+    fmt::print("  {:<26} line {:<5} {:<9} knobs {}  {}\n", k.release, k.line,
+               k.suite.empty() ? "local" : k.suite, fmt::join(knobs, " "), k.dir.string());
+  }
+  std::vector<std::string> unreachable;
+  auto offers = store.available(false, offline, &unreachable);
+  if (!offers) {
+    if (offline) {
+      fmt::print("fetchable Debian kernels: no saved index (run `probegate kernels list` once "
+                 "with network)\n");
+      return 0;
+    }
+    return report_error(offers.error());
+  }
+  std::vector<std::string> releases;
+  std::map<std::string, std::string> suite_of;
+  std::map<std::string, std::string> newest_of_suite;
+  for (const auto& o : *offers) {
+    releases.push_back(o.release);
+    suite_of[o.release] = o.suite;
+    auto& newest = newest_of_suite[o.suite];
+    if (newest.empty() || kernel::release_less(newest, o.release))
+      newest = o.release;
+  }
+  fmt::print("fetchable Debian kernels{} (debian:<line> = newest ABI of the line in any suite):\n",
+             offline ? ", from the saved indexes" : "");
+  for (const auto& line : kernel::lines(releases)) {
+    const auto newest = *kernel::newest_in_line(releases, line);
+    fmt::print("  debian:{:<9} -> {:<26} {}\n", line, newest, suite_of[newest]);
+  }
+  for (const auto& [suite, newest] : newest_of_suite)
+    fmt::print("  debian:{:<9} -> {:<26} {}\n", suite, newest, suite);
+  if (!unreachable.empty())
+    fmt::print("not reachable: {}\n", fmt::join(unreachable, ", "));
   return 0;
 }
 

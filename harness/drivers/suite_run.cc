@@ -29,6 +29,8 @@ bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunne
               report::CaseReport& out) {
   out.id = c.id;
   out.where = c.where;
+  out.row = c.row;
+  out.kernel = c.spec.kernel;
   out.dir = case_dir(options.session_dir, c.id);
   if (c.skip) {
     out.verdict = VerdictKind::skip;
@@ -87,6 +89,8 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
   for (size_t i = 0; i < cases.size(); ++i) {
     session.cases[i].id = cases[i].id;
     session.cases[i].where = cases[i].where;
+    session.cases[i].row = cases[i].row;
+    session.cases[i].kernel = cases[i].spec.kernel;
     session.cases[i].verdict = VerdictKind::error;
     session.cases[i].reason = "not run (interrupted or stopped by --fail-fast)";
   }

@@ -146,8 +146,8 @@ core::Result<fs::path> ImageBuilder::build_base(const fs::path& out) {
 core::Result<fs::path> ImageBuilder::modules_layer(const kernel::KernelArtifact& kernel,
                                                    const modules::BuiltModule& module) {
   const fs::path out = m_cache / "layers" /
-                       fmt::format("modules-{}-{}-{}.cpio", kernel.release, module.name,
-                                   module.source_hash.substr(0, 16));
+                       fmt::format("modules-{}-{}-{}.cpio", kernel.dir.filename().string(),
+                                   module.name, module.source_hash.substr(0, 16));
   if (fs::exists(out))
     return out;
   auto tmp = core::TempDir::create(m_cache / "tmp", "modules-");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fmt/format.h>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -10,7 +11,7 @@
 namespace probegate::kernel {
 
 std::vector<std::string> image_releases(std::string_view pkgnames_output) {
-  static const std::regex image(R"(linux-image-(\d+\.\d+[0-9.]*(-\d+|\+deb\d+)-amd64))");
+  static const std::regex image(R"(linux-image-(\d+\.\d+[0-9.]*(-\d+|\+deb\d+(\.\d+)?)-amd64))");
   std::vector<std::string> out;
   std::istringstream in{std::string(pkgnames_output)};
   std::string line;
@@ -110,6 +111,63 @@ std::vector<std::string> packages_for(std::string_view release,
     if (dep.starts_with("linux-headers-") || dep.starts_with("linux-kbuild-"))
       out.push_back(dep);
   }
+  return out;
+}
+
+std::vector<std::string> image_parts(std::string_view release, std::string_view image_show_output) {
+  std::vector<std::string> out;
+  for (const auto& dep : depends(image_show_output)) {
+    if (dep.find(release) != std::string::npos && !dep.starts_with("linux-modules-"))
+      out.push_back(dep);
+  }
+  return out;
+}
+
+std::vector<DebianSuite> debian_suites(std::string_view mirror, std::string_view security_mirror) {
+  auto main_line = [&](std::string_view suite) {
+    return fmt::format("deb {} {} main", mirror, suite);
+  };
+  auto security = [&](std::string_view suite) {
+    return fmt::format("deb {} {}-security main", security_mirror, suite);
+  };
+  return {
+      {"bullseye", {main_line("bullseye"), security("bullseye")}},
+      {"bookworm", {main_line("bookworm"), main_line("bookworm-updates"), security("bookworm")}},
+      {"trixie", {main_line("trixie"), main_line("trixie-updates"), security("trixie")}},
+      {"sid", {main_line("sid")}},
+  };
+}
+
+std::optional<int> glibc_minor_needed(std::string_view elf) {
+  if (!elf.starts_with("\x7f"
+                       "ELF"))
+    return std::nullopt;
+  constexpr std::string_view tag = "GLIBC_2.";
+  std::optional<int> best;
+  for (auto at = elf.find(tag); at != std::string_view::npos; at = elf.find(tag, at + 1)) {
+    int minor = 0;
+    size_t i = at + tag.size();
+    const size_t first = i;
+    while (i < elf.size() && std::isdigit(static_cast<unsigned char>(elf[i])) && i - first < 4)
+      minor = minor * 10 + (elf[i++] - '0');
+    if (i > first && (i == elf.size() || elf[i] == '\0' || elf[i] == '.'))
+      best = std::max(best.value_or(0), minor);
+  }
+  return best;
+}
+
+std::vector<std::string> module_make_vars(std::string_view kernel_config) {
+  static const std::regex gcc_version(R"((^|\n)CONFIG_GCC_VERSION=(\d+))");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_search(kernel_config.begin(), kernel_config.end(), m, gcc_version))
+    return {};
+  if (std::stol(m[2].str()) < 130000) // built with gcc-12 or older: gcc-12 takes every flag
+    return {};
+  std::vector<std::string> out;
+  for (const auto* option :
+       {"CONFIG_CC_HAS_MIN_FUNCTION_ALIGNMENT", "CONFIG_DEBUG_INFO_BTF_MODULES"})
+    if (kernel_config.find(fmt::format("\n{}=y", option)) != std::string_view::npos)
+      out.push_back(fmt::format("{}=", option));
   return out;
 }
 

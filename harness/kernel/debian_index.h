@@ -28,5 +28,29 @@ std::vector<std::string> depends(std::string_view show_output);
 // linux-headers-*-common / linux-kbuild-* packages the headers depend on.
 std::vector<std::string> packages_for(std::string_view release,
                                       std::string_view headers_show_output);
+// Packages named after the release that the image package depends on: newer
+// suites split the image into linux-binary-<abi> (vmlinuz) and
+// linux-base-<abi> (modules.builtin, config). linux-modules-<abi> (100 MB of
+// modules the guest never loads) is left out.
+std::vector<std::string> image_parts(std::string_view release, std::string_view image_show_output);
+
+// A Debian suite probegate can fetch kernels from. The host's own suite goes
+// through the host's apt; the others through a private apt configuration
+// under the cache (own sources and state, Debian's archive keyring, nothing
+// installed). Oldest first.
+struct DebianSuite {
+  std::string name;                      // bullseye
+  std::vector<std::string> source_lines; // sources.list lines
+};
+std::vector<DebianSuite> debian_suites(std::string_view mirror, std::string_view security_mirror);
+
+// The newest GLIBC_2.N symbol version an ELF file asks for (its minor N), or
+// nullopt where it names none. Kbuild helpers of a newer suite need a newer
+// glibc than the host's.
+std::optional<int> glibc_minor_needed(std::string_view elf);
+// `make` variables that let the host's gcc-12 build a module for a kernel
+// configured with a newer gcc (FACTS.md: sid needs both emptied): options
+// gcc-12 lacks (-fmin-function-alignment) and BTF for modules (a newer pahole).
+std::vector<std::string> module_make_vars(std::string_view kernel_config);
 
 } // namespace probegate::kernel

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
+#include "kernel/knobs.h"
+
 #include <filesystem>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
@@ -20,6 +22,9 @@ struct KernelArtifact {
   std::filesystem::path kbuild_dir;            // `make -C` target for external modules
   std::filesystem::path modules_dir;           // lib/modules/<release> files depmod wants
   std::map<std::string, std::string> packages; // name -> version
+  std::string suite;                           // Debian suite it came from, if any
+  KnobSupport knobs;                           // detect_knobs() on vmlinux
+  bool slowprobe_builtin = false;              // slowprobe is =y in this kernel
 };
 
 void to_json(nlohmann::json& j, const KernelArtifact& a);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "kernel/kernel_ref.h"
 
+#include "kernel/debian_index.h"
+
 #include <regex>
 
 namespace probegate::kernel {
@@ -8,8 +10,16 @@ namespace probegate::kernel {
 namespace {
 
 constexpr std::string_view k_forms =
-    "debian:<line> (debian:6.1), debian:<abi> (debian:6.1.0-56-amd64), "
+    "debian:<line> (debian:6.1), debian:<abi> (debian:6.1.0-56-amd64), debian:<suite> "
+    "(debian:sid), "
     "file:<image>[,kbuild=<dir>] or tree:<built kernel source dir>";
+
+bool is_known_suite(const std::string& name) {
+  for (const auto& suite : debian_suites("", ""))
+    if (suite.name == name)
+      return true;
+  return false;
+}
 
 } // namespace
 
@@ -23,16 +33,19 @@ core::Result<KernelRef> parse_kernel_ref(std::string_view text) {
   std::string rest(text.substr(colon + 1));
   if (scheme == "debian") {
     static const std::regex line(R"(\d+\.\d+)");
-    static const std::regex abi(R"(\d+\.\d+(\.\d+)*(-\d+|\+deb\d+)(-amd64)?)");
+    static const std::regex abi(R"(\d+\.\d+(\.\d+)*(-\d+|\+deb\d+(\.\d+)?)(-amd64)?)");
+    static const std::regex suite(R"([a-z]+)");
     if (std::regex_match(rest, line)) {
       ref.kind = KernelRef::Kind::debian_line;
+    } else if (std::regex_match(rest, suite) && is_known_suite(rest)) {
+      ref.kind = KernelRef::Kind::debian_suite;
     } else if (std::regex_match(rest, abi)) {
       ref.kind = KernelRef::Kind::debian_abi;
       if (!rest.ends_with("-amd64"))
         rest += "-amd64";
     } else {
-      return core::usage_error("kernel ref '{}': '{}' is neither a Debian line (6.1) nor an "
-                               "ABI (6.1.0-56-amd64)",
+      return core::usage_error("kernel ref '{}': '{}' is neither a Debian line (6.1), an "
+                               "ABI (6.1.0-56-amd64) nor a suite (bullseye, bookworm, trixie, sid)",
                                text, rest);
     }
     ref.value = rest;

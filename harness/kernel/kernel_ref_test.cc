@@ -34,6 +34,17 @@ TEST(KernelRef, ParsesEveryForm) {
   EXPECT_EQ(tree->kind, KernelRef::Kind::tree);
 }
 
+TEST(KernelRef, SuiteNamesAreRefs) {
+  auto sid = parse_kernel_ref("debian:sid");
+  ASSERT_TRUE(sid);
+  EXPECT_EQ(sid->kind, KernelRef::Kind::debian_suite);
+  EXPECT_EQ(sid->value, "sid");
+  auto trixie_abi = parse_kernel_ref("debian:6.12.90+deb13.1");
+  ASSERT_TRUE(trixie_abi);
+  EXPECT_EQ(trixie_abi->kind, KernelRef::Kind::debian_abi);
+  EXPECT_EQ(trixie_abi->value, "6.12.90+deb13.1-amd64");
+}
+
 TEST(KernelRef, RejectsMalformedRefsAsUsageErrors) {
   for (const char* bad :
        {"", "6.1", "debian:", "debian:six", "debian:6", "git:abc", "debian:6.1-"}) {

@@ -3,12 +3,16 @@
 
 #include "core/files.h"
 #include "kernel/debian_index.h"
+#include "kernel/knobs.h"
+#include "kernel/local_kernel.h"
 #include "kernel/vmlinux.h"
 
 #include <chrono>
 #include <fmt/ranges.h>
+#include <gnu/libc-version.h>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 namespace probegate::kernel {
 
@@ -18,15 +22,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto k_index_max_age = 12h;
 constexpr std::string_view k_artifact_file = "artifact.json";
 
-core::Command apt_command(std::vector<std::string> argv) {
-  core::Command c;
-  c.argv = std::move(argv);
-  c.env["LC_ALL"] = "C";
-  c.timeout = 15min;
-  return c;
+// The host's glibc minor version (36 on bookworm).
+int host_glibc_minor() {
+  const std::string_view version = gnu_get_libc_version(); // "2.36"
+  const auto dot = version.find('.');
+  int minor = 0;
+  for (size_t i = dot + 1; dot != std::string_view::npos && i < version.size() &&
+                           std::isdigit(static_cast<unsigned char>(version[i]));
+       ++i)
+    minor = minor * 10 + (version[i] - '0');
+  return minor;
 }
 
 // The arch headers' Makefile includes the common headers by absolute path
@@ -52,7 +59,10 @@ void to_json(nlohmann::json& j, const KernelArtifact& a) {
        {"vmlinux", a.vmlinux.string()},
        {"kbuild_dir", a.kbuild_dir.string()},
        {"modules_dir", a.modules_dir.string()},
-       {"packages", a.packages}};
+       {"packages", a.packages},
+       {"suite", a.suite},
+       {"knobs", a.knobs},
+       {"slowprobe_builtin", a.slowprobe_builtin}};
 }
 
 void from_json(const nlohmann::json& j, KernelArtifact& a) {
@@ -64,10 +74,14 @@ void from_json(const nlohmann::json& j, KernelArtifact& a) {
   a.kbuild_dir = j.at("kbuild_dir").get<std::string>();
   a.modules_dir = j.at("modules_dir").get<std::string>();
   a.packages = j.at("packages").get<std::map<std::string, std::string>>();
+  a.suite = j.value("suite", "");
+  a.knobs = j.value("knobs", KnobSupport{});
+  a.slowprobe_builtin = j.value("slowprobe_builtin", false);
 }
 
 KernelStore::KernelStore(proc::ProcessRunner& runner, fs::path cache, Progress progress)
-    : m_runner(runner), m_cache(std::move(cache)), m_progress(std::move(progress)) {}
+    : m_runner(runner), m_apt(runner, cache), m_cache(std::move(cache)),
+      m_progress(std::move(progress)) {}
 
 fs::path KernelStore::entry_dir(const std::string& release) const {
   return m_cache / "kernels" / release;
@@ -81,6 +95,12 @@ Result<KernelArtifact> KernelStore::load(const std::string& release) const {
   try {
     auto artifact = nlohmann::json::parse(*text).get<KernelArtifact>();
     artifact.dir = dir;
+    if (artifact.knobs.empty()) { // an entry from before knob detection
+      if (auto elf = core::read_file(artifact.vmlinux)) {
+        artifact.knobs = detect_knobs(*elf);
+        (void)core::write_file_atomic(dir / k_artifact_file, nlohmann::json(artifact).dump(2));
+      }
+    }
     return artifact;
   } catch (const std::exception& e) {
     return core::infra_error("corrupt cache entry {}: {}; delete it and fetch again",
@@ -100,89 +120,87 @@ std::vector<KernelArtifact> KernelStore::cached() const {
   return out;
 }
 
-Result<std::vector<std::string>> KernelStore::available(bool refresh) {
-  const fs::path index = m_cache / "index" / "debian-linux-image-pkgnames.txt";
-  std::error_code ec;
-  const auto written = fs::last_write_time(index, ec);
-  const bool fresh = !ec && fs::file_time_type::clock::now() - written < k_index_max_age;
-  if (!refresh && fresh) {
-    if (auto text = core::read_file(index))
-      return image_releases(*text);
-  }
-  std::string names;
-  auto result = proc::run_checked(m_runner, apt_command({"apt-cache", "pkgnames", "linux-image-"}),
-                                  [&](std::string_view line) {
-                                    names.append(line).push_back('\n');
-                                    return proc::LineAction::keep_going;
-                                  });
-  if (!result)
-    return std::unexpected(result.error());
-  auto releases = image_releases(names);
-  if (releases.empty())
-    return core::infra_error("apt knows no linux-image-*-amd64 package: run `apt-get update` "
-                             "(README.md's set-up command does)");
-  if (auto saved = core::write_file_atomic(index, names); !saved)
-    return std::unexpected(saved.error());
-  return releases;
+Result<std::vector<Offer>> KernelStore::available(bool refresh, bool offline,
+                                                  std::vector<std::string>* unreachable) {
+  return m_apt.offers(refresh, offline, unreachable);
 }
 
-Result<std::string> KernelStore::resolve(const KernelRef& ref) {
+Result<Offer> KernelStore::resolve(const KernelRef& ref) {
   if (ref.kind == KernelRef::Kind::file || ref.kind == KernelRef::Kind::tree)
-    return core::usage_error("kernel ref '{}': file: and tree: kernels are not supported yet; "
-                             "use debian:<line> or debian:<abi>",
-                             ref.text);
-  if (ref.kind == KernelRef::Kind::debian_abi && fs::exists(entry_dir(ref.value) / k_artifact_file))
-    return ref.value;
-  auto releases = available();
-  if (!releases)
-    return std::unexpected(releases.error());
-  auto find = [&](const std::vector<std::string>& list) -> std::optional<std::string> {
-    if (ref.kind == KernelRef::Kind::debian_line)
-      return newest_in_line(list, ref.value);
-    if (std::ranges::find(list, ref.value) != list.end())
-      return ref.value;
-    return std::nullopt;
+    return core::usage_error("kernel ref '{}' names local files, not a Debian release", ref.text);
+  if (ref.kind == KernelRef::Kind::debian_abi) {
+    if (auto cached = load(ref.value))
+      return Offer{ref.value, cached->suite};
+  }
+  auto find = [&](const std::vector<Offer>& offers) -> std::optional<Offer> {
+    std::optional<Offer> best;
+    for (const auto& offer : offers) {
+      const bool match = ref.kind == KernelRef::Kind::debian_abi ? offer.release == ref.value
+                         : ref.kind == KernelRef::Kind::debian_line
+                             ? line_of(offer.release) == ref.value
+                             : offer.suite == ref.value;
+      if (match && (!best || release_less(best->release, offer.release)))
+        best = offer;
+    }
+    return best;
   };
-  auto found = find(*releases);
-  if (!found) { // the index may be stale: ask apt once more
-    releases = available(true);
-    if (!releases)
-      return std::unexpected(releases.error());
-    found = find(*releases);
+  std::vector<std::string> unreachable;
+  auto offers = available(false, false, &unreachable);
+  if (!offers)
+    return std::unexpected(offers.error());
+  auto found = find(*offers);
+  if (!found) { // an index may be stale: ask apt once more
+    unreachable.clear();
+    offers = available(true, false, &unreachable);
+    if (!offers)
+      return std::unexpected(offers.error());
+    found = find(*offers);
   }
   if (found)
     return *found;
-  const auto known = lines(*releases);
+  std::vector<std::string> releases;
+  std::set<std::string> suites;
+  for (const auto& offer : *offers) {
+    releases.push_back(offer.release);
+    suites.insert(offer.suite);
+  }
+  const auto known = lines(releases);
   std::vector<std::string> in_line;
-  for (const auto& r : *releases)
+  for (const auto& r : releases)
     if (line_of(r) == line_of(ref.value))
       in_line.push_back(r);
-  return core::usage_error("unknown kernel '{}': Debian's index has the lines {}{}", ref.text,
-                           fmt::join(known, ", "),
-                           in_line.empty() ? std::string()
-                                           : fmt::format("; ABIs of {}: {}", line_of(ref.value),
-                                                         fmt::join(in_line, ", ")));
+  return core::usage_error(
+      "unknown kernel '{}': Debian's suites {} have the lines {}{}{}", ref.text,
+      fmt::join(suites, ", "), fmt::join(known, ", "),
+      in_line.empty() || ref.kind == KernelRef::Kind::debian_suite
+          ? std::string()
+          : fmt::format("; ABIs of {}: {}", line_of(ref.value), fmt::join(in_line, ", ")),
+      unreachable.empty() ? std::string()
+                          : fmt::format(" (not reachable now: {})", fmt::join(unreachable, ", ")));
 }
 
 Result<KernelArtifact> KernelStore::fetch(const KernelRef& ref) {
-  auto release = resolve(ref);
-  if (!release)
-    return std::unexpected(release.error());
-  if (auto artifact = load(*release)) {
+  if (ref.kind == KernelRef::Kind::file || ref.kind == KernelRef::Kind::tree)
+    return fetch_local_kernel(ref, m_runner, m_cache, m_progress);
+  auto offer = resolve(ref);
+  if (!offer)
+    return std::unexpected(offer.error());
+  if (auto artifact = load(offer->release)) {
     artifact->ref = ref.text;
     return artifact;
   }
-  auto lock = core::FileLock::acquire(m_cache / "locks" / ("kernel-" + *release + ".lock"));
+  auto lock = core::FileLock::acquire(m_cache / "locks" / ("kernel-" + offer->release + ".lock"));
   if (!lock)
     return std::unexpected(lock.error());
-  if (auto artifact = load(*release)) { // another process fetched it meanwhile
+  if (auto artifact = load(offer->release)) { // another process fetched it meanwhile
     artifact->ref = ref.text;
     return artifact;
   }
-  return download(ref, *release);
+  return download(ref, *offer);
 }
 
-Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const std::string& release) {
+Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const Offer& offer) {
+  const std::string& release = offer.release;
   auto tmp = core::TempDir::create(m_cache / "tmp", "kernel-");
   if (!tmp)
     return std::unexpected(tmp.error());
@@ -193,68 +211,82 @@ Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const std::st
   fs::create_directories(debs);
   fs::create_directories(tree);
 
-  std::string headers_show;
-  auto shown = proc::run_checked(
-      m_runner, apt_command({"apt-cache", "show", "--no-all-versions", "linux-headers-" + release}),
-      [&](std::string_view line) {
-        headers_show.append(line).push_back('\n');
-        return proc::LineAction::keep_going;
-      });
-  if (!shown)
-    return std::unexpected(core::with_context(shown.error(), "looking up the headers"));
-  const auto packages = packages_for(release, headers_show);
-  m_progress(fmt::format("downloading {} ({})", release, fmt::join(packages, ", ")));
-  auto download_argv = std::vector<std::string>{"apt-get", "download", "-q"};
-  download_argv.insert(download_argv.end(), packages.begin(), packages.end());
-  auto download_command = apt_command(download_argv);
-  download_command.cwd = debs;
-  if (auto got = proc::run_checked(m_runner, download_command); !got)
+  auto headers_show = m_apt.capture(
+      offer.suite, {"apt-cache", "show", "--no-all-versions", "linux-headers-" + release});
+  if (!headers_show)
+    return std::unexpected(core::with_context(headers_show.error(), "looking up the headers"));
+  auto image_show = m_apt.capture(
+      offer.suite, {"apt-cache", "show", "--no-all-versions", "linux-image-" + release});
+  if (!image_show)
+    return std::unexpected(core::with_context(image_show.error(), "looking up the image"));
+  auto packages = packages_for(release, *headers_show);
+  for (auto& part : image_parts(release, *image_show))
+    packages.push_back(std::move(part));
+  m_progress(
+      fmt::format("downloading {} from {} ({})", release, offer.suite, fmt::join(packages, ", ")));
+  if (auto got = download_debs(offer.suite, packages, debs); !got)
     return std::unexpected(core::with_context(got.error(), "downloading " + release));
 
   KernelArtifact artifact;
   artifact.ref = ref.text;
   artifact.release = release;
   artifact.line = line_of(release);
-  std::error_code ec;
+  artifact.suite = offer.suite;
   for (const auto& deb : fs::directory_iterator(debs)) {
     const std::string name = deb.path().filename().string(); // name_version_arch.deb
     const auto first = name.find('_');
     const auto second = name.find('_', first + 1);
-    artifact.packages[name.substr(0, first)] = name.substr(first + 1, second - first - 1);
-    const fs::path target = name.starts_with("linux-image-") ? image_root : tree;
-    core::Command unpack;
-    unpack.argv = {"dpkg-deb", "-x", deb.path().string(), target.string()};
-    if (auto done = proc::run_checked(m_runner, unpack); !done)
+    const std::string package = name.substr(0, first);
+    artifact.packages[package] = name.substr(first + 1, second - first - 1);
+    const bool image_part = package.starts_with("linux-image-") ||
+                            package.starts_with("linux-binary-") ||
+                            package.starts_with("linux-base-");
+    if (auto done = unpack_deb(deb.path(), image_part ? image_root : tree); !done)
       return std::unexpected(done.error());
   }
   m_progress(fmt::format("unpacking {}", release));
 
   // The image: keep the bzImage, extract vmlinux, keep depmod's inputs only.
-  const fs::path vmlinuz = image_root / "boot" / ("vmlinuz-" + release);
-  auto bzimage = core::read_file(vmlinuz);
+  // bookworm ships boot/vmlinuz-<abi>; sid ships usr/lib/modules/<abi>/vmlinuz
+  // (in linux-binary-<abi>), or vmlinuz.unsigned in linux-image-<abi>-unsigned.
+  const fs::path modules_src = fs::exists(image_root / "usr/lib/modules" / release)
+                                   ? image_root / "usr/lib/modules" / release
+                                   : image_root / "lib/modules" / release;
+  std::optional<std::string> bzimage;
+  for (const auto& candidate : {image_root / "boot" / ("vmlinuz-" + release),
+                                modules_src / "vmlinuz", modules_src / "vmlinuz.unsigned"}) {
+    if (auto bytes = core::read_file(candidate)) {
+      bzimage = std::move(*bytes);
+      break;
+    }
+  }
   if (!bzimage)
-    return core::infra_error("package linux-image-{} holds no boot/vmlinuz-{}", release, release);
+    return core::infra_error("the packages of {} ({}) hold no vmlinuz", release,
+                             fmt::join(packages, ", "));
   auto elf = extract_vmlinux(*bzimage);
   if (!elf)
     return std::unexpected(elf.error());
+  artifact.knobs = detect_knobs(*elf);
   if (auto saved = core::write_file_atomic(entry / "vmlinuz", *bzimage); !saved)
     return std::unexpected(saved.error());
   if (auto saved = core::write_file_atomic(entry / "vmlinux", *elf); !saved)
     return std::unexpected(saved.error());
-  const fs::path modules_src = image_root / "lib" / "modules" / release;
   const fs::path modules_dst = entry / "modules";
   fs::create_directories(modules_dst);
+  std::error_code ec;
   for (const auto& file : fs::directory_iterator(modules_src, ec)) {
-    if (file.is_regular_file())
+    if (file.is_regular_file() && file.path().filename().string().starts_with("modules."))
       fs::copy_file(file.path(), modules_dst / file.path().filename(), ec);
   }
   if (!fs::exists(modules_dst / "modules.builtin"))
-    return core::infra_error("package linux-image-{} has no modules.builtin", release);
+    return core::infra_error("the packages of {} have no modules.builtin", release);
 
   const fs::path final_dir = entry_dir(release);
   const fs::path kbuild_dir = tree / "usr" / "src" / ("linux-headers-" + release);
   if (auto fixed = repoint_headers(final_dir / "tree", kbuild_dir); !fixed)
     return std::unexpected(fixed.error());
+  if (auto wrapped = adapt_kbuild_helpers(offer.suite, tree, final_dir / "tree", debs); !wrapped)
+    return std::unexpected(wrapped.error());
   artifact.dir = final_dir;
   artifact.vmlinuz = final_dir / "vmlinuz";
   artifact.vmlinux = final_dir / "vmlinux";
@@ -268,6 +300,93 @@ Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const std::st
     return std::unexpected(published.error());
   m_progress(fmt::format("kernel {} ready in {}", release, final_dir.string()));
   return load(release);
+}
+
+core::Status KernelStore::download_debs(const std::string& suite,
+                                        const std::vector<std::string>& packages,
+                                        const fs::path& into) {
+  auto argv = std::vector<std::string>{"apt-get", "download", "-q"};
+  argv.insert(argv.end(), packages.begin(), packages.end());
+  auto command = m_apt.command(suite, argv);
+  command.cwd = into;
+  if (auto got = proc::run_checked(m_runner, command); !got)
+    return std::unexpected(got.error());
+  return {};
+}
+
+core::Status KernelStore::unpack_deb(const fs::path& deb, const fs::path& into) {
+  core::Command unpack;
+  unpack.argv = {"dpkg-deb", "-x", deb.string(), into.string()};
+  if (auto done = proc::run_checked(m_runner, unpack); !done)
+    return std::unexpected(done.error());
+  return {};
+}
+
+// Kbuild's helper programs (fixdep, modpost, objtool) of a newer suite need
+// a newer glibc than the host's (sid's ask for 2.38, bookworm has 2.36).
+// Each such program is renamed and replaced by a script that starts it
+// through the loader of that suite's own libc6, unpacked beside it; the
+// host's libraries (libelf, zlib) stay on the search path after it.
+core::Status KernelStore::adapt_kbuild_helpers(const std::string& suite, const fs::path& tree,
+                                               const fs::path& final_tree, const fs::path& debs) {
+  const int host_minor = host_glibc_minor();
+  std::vector<fs::path> needy;
+  std::error_code ec;
+  for (const auto& file : fs::recursive_directory_iterator(tree / "usr/lib", ec)) {
+    if (!file.is_regular_file() || file.is_symlink() ||
+        (file.status().permissions() & fs::perms::owner_exec) == fs::perms::none)
+      continue;
+    auto bytes = core::read_file(file.path());
+    if (!bytes)
+      return std::unexpected(bytes.error());
+    if (auto minor = glibc_minor_needed(*bytes); minor && *minor > host_minor)
+      needy.push_back(file.path());
+  }
+  if (needy.empty())
+    return {};
+  m_progress(fmt::format("{} kbuild helpers need a newer glibc than the host's 2.{}: using "
+                         "{}'s libc6",
+                         needy.size(), host_minor, suite));
+  const fs::path libc_debs = debs / "libc";
+  fs::create_directories(libc_debs);
+  if (auto got = download_debs(suite, {"libc6"}, libc_debs); !got)
+    return got;
+  for (const auto& deb : fs::directory_iterator(libc_debs))
+    if (auto done = unpack_deb(deb.path(), tree / "libc"); !done)
+      return done;
+  std::optional<fs::path> loader;
+  for (const auto* path : {"usr/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2",
+                           "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"}) {
+    if (fs::exists(tree / "libc" / path)) {
+      loader = final_tree / "libc" / path;
+      break;
+    }
+  }
+  if (!loader)
+    return core::infra_error("{}'s libc6 holds no ld-linux-x86-64.so.2", suite);
+  const std::string libraries = fmt::format("{}:{}:/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu",
+                                            (final_tree / "libc/usr/lib/x86_64-linux-gnu").string(),
+                                            (final_tree / "libc/lib/x86_64-linux-gnu").string());
+  for (const auto& program : needy) {
+    fs::path real = program;
+    real += ".glibc-" + suite;
+    fs::rename(program, real, ec);
+    if (ec)
+      return core::infra_error("cannot rename {}: {}", program.string(), ec.message());
+    const fs::path final_real = final_tree / fs::relative(real, tree);
+    const std::string script =
+        fmt::format("#!/bin/sh\n# probegate: {} needs {}'s glibc\nexec {} --library-path {} {} "
+                    "\"$@\"\n",
+                    program.filename().string(), suite, core::shell_quote(loader->string()),
+                    core::shell_quote(libraries), core::shell_quote(final_real.string()));
+    if (auto saved = core::write_file_atomic(program, script); !saved)
+      return saved;
+    fs::permissions(program,
+                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                        fs::perms::others_read | fs::perms::others_exec,
+                    ec);
+  }
+  return {};
 }
 
 } // namespace probegate::kernel

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/error.h"
+#include "kernel/debian_apt.h"
 #include "kernel/kernel_artifact.h"
 #include "kernel/kernel_ref.h"
 #include "proc/process_runner.h"
@@ -24,21 +25,31 @@ class KernelStore {
 public:
   KernelStore(proc::ProcessRunner& runner, std::filesystem::path cache, Progress progress);
 
-  // The exact release a ref means; `debian:<line>` is the newest ABI of the line.
-  core::Result<std::string> resolve(const KernelRef& ref);
+  // The exact release a ref means, and the suite that has it:
+  // `debian:<line>` is the newest ABI of the line in any suite,
+  // `debian:<suite>` the newest of that suite.
+  core::Result<Offer> resolve(const KernelRef& ref);
   // Resolves and, unless cached, downloads and unpacks.
   core::Result<KernelArtifact> fetch(const KernelRef& ref);
   // Kernels already in the cache.
   std::vector<KernelArtifact> cached() const;
-  // Releases Debian's index offers (cached for a while: apt-cache is slow).
-  core::Result<std::vector<std::string>> available(bool refresh = false);
+  // Releases Debian's suites offer (indexes kept for a while: apt is slow).
+  core::Result<std::vector<Offer>> available(bool refresh = false, bool offline = false,
+                                             std::vector<std::string>* unreachable = nullptr);
 
 private:
   core::Result<KernelArtifact> load(const std::string& release) const;
-  core::Result<KernelArtifact> download(const KernelRef& ref, const std::string& release);
+  core::Result<KernelArtifact> download(const KernelRef& ref, const Offer& offer);
   std::filesystem::path entry_dir(const std::string& release) const;
+  core::Status download_debs(const std::string& suite, const std::vector<std::string>& packages,
+                             const std::filesystem::path& into);
+  core::Status unpack_deb(const std::filesystem::path& deb, const std::filesystem::path& into);
+  core::Status adapt_kbuild_helpers(const std::string& suite, const std::filesystem::path& tree,
+                                    const std::filesystem::path& final_tree,
+                                    const std::filesystem::path& debs);
 
   proc::ProcessRunner& m_runner;
+  DebianApt m_apt;
   std::filesystem::path m_cache;
   Progress m_progress;
 };

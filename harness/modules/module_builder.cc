@@ -2,6 +2,7 @@
 #include "modules/module_builder.h"
 
 #include "core/files.h"
+#include "kernel/debian_index.h"
 
 #include <algorithm>
 #include <vector>
@@ -49,11 +50,15 @@ core::Result<BuiltModule> ModuleBuilder::build(const kernel::KernelArtifact& ker
   auto hash = source_hash(source_dir);
   if (!hash)
     return std::unexpected(hash.error());
-  const fs::path entry = m_cache / "modules" / kernel.release / (name + "-" + hash->substr(0, 16));
+  // Keyed by the kernel's cache entry, not its release: two local builds may
+  // share a release string and differ in config.
+  const fs::path entry =
+      m_cache / "modules" / kernel.dir.filename() / (name + "-" + hash->substr(0, 16));
   BuiltModule built{name, entry / (name + ".ko"), *hash};
   if (fs::exists(built.ko))
     return built;
-  auto lock = core::FileLock::acquire(m_cache / "locks" / ("module-" + kernel.release + ".lock"));
+  auto lock = core::FileLock::acquire(m_cache / "locks" /
+                                      ("module-" + kernel.dir.filename().string() + ".lock"));
   if (!lock)
     return std::unexpected(lock.error());
   if (fs::exists(built.ko))
@@ -71,8 +76,11 @@ core::Result<BuiltModule> ModuleBuilder::build(const kernel::KernelArtifact& ker
   }
   m_progress(fmt::format("building module {} for {}", name, kernel.release));
   core::Command make;
-  make.argv = {"make",      "-C",     kernel.kbuild_dir.string(), "M=" + work.string(),
-               "CC=gcc-12", "modules"};
+  make.argv = {"make", "-C", kernel.kbuild_dir.string(), "M=" + work.string(), "CC=gcc-12"};
+  if (auto config = core::read_file(kernel.kbuild_dir / ".config"))
+    for (auto& var : kernel::module_make_vars(*config))
+      make.argv.push_back(std::move(var));
+  make.argv.push_back("modules");
   make.timeout = std::chrono::minutes(10);
   make.log_path = tmp->path() / "build.log";
   if (auto made = proc::run_checked(m_runner, make); !made)

@@ -113,13 +113,14 @@ std::string render_text(const RunResult& r) {
     out += fmt::format("  {} {:<20} expected {:<4} actual {}\n", c.pass ? "ok  " : "FAIL", c.name,
                        c.expected, c.actual);
   const auto& o = r.outcome;
-  out += fmt::format("  bound {}/{}, probe failures {}, loader killed {}, udev kills {}, slow "
-                     "warnings {}{}\n",
-                     o.devices_bound, o.devices_expected, o.probe_failures,
-                     o.udev_worker_killed ? "yes" : "no", o.udev_kills.size(), o.udev_slow_warnings,
-                     o.time_to_available_s
-                         ? fmt::format(", available at {:.3f} s", *o.time_to_available_s)
-                         : std::string());
+  if (r.stage_s.contains("boot")) // nothing to say about a run that never booted
+    out += fmt::format(
+        "  bound {}/{}, probe failures {}, loader killed {}, udev kills {}, slow "
+        "warnings {}{}\n",
+        o.devices_bound, o.devices_expected, o.probe_failures, o.udev_worker_killed ? "yes" : "no",
+        o.udev_kills.size(), o.udev_slow_warnings,
+        o.time_to_available_s ? fmt::format(", available at {:.3f} s", *o.time_to_available_s)
+                              : std::string());
   if (!r.verdict.reason.empty())
     out += fmt::format("  reason: {}\n", printable(r.verdict.reason));
   if (!r.error.empty())

@@ -66,6 +66,85 @@ VerdictKind Session::worst() const {
   return out;
 }
 
+KnobTable knob_table(const Session& s) {
+  KnobTable t;
+  for (const auto& c : s.cases) {
+    if (std::ranges::find(t.kernels, c.kernel) == t.kernels.end())
+      t.kernels.push_back(c.kernel);
+    // Rows without the suite's name in front: every row has it.
+    const std::string row =
+        c.row.starts_with(s.suite + "/") ? c.row.substr(s.suite.size() + 1) : c.row;
+    if (std::ranges::find(t.rows, row) == t.rows.end())
+      t.rows.push_back(row);
+    KnobTable::Cell cell;
+    cell.verdict = c.verdict;
+    const RunResult* run = c.runs.empty() ? nullptr : &c.runs.back();
+    if (run && !run->kernel_release.empty())
+      t.releases[c.kernel] = run->kernel_release;
+    const bool booted = run && run->stage_s.contains("boot");
+    if (booted) {
+      cell.bound = run->outcome.devices_bound;
+      cell.udev_killed = run->outcome.udev_worker_killed;
+      cell.text = fmt::format("{}/{} bound, {}", run->outcome.devices_bound, run->spec.devices,
+                              run->outcome.udev_worker_killed ? "loader killed" : "no kill");
+      if (c.verdict != verdict::VerdictKind::pass)
+        cell.text += fmt::format(" ({})", verdict::verdict_name(c.verdict));
+    } else {
+      cell.text = fmt::format("{}: {}", verdict::verdict_name(c.verdict), c.reason);
+    }
+    t.cells[row][c.kernel] = std::move(cell);
+  }
+  if (t.kernels.size() < 2)
+    return {};
+  return t;
+}
+
+std::string knob_table_markdown(const KnobTable& t) {
+  if (t.kernels.empty())
+    return {};
+  auto cell_text = [](std::string_view text) {
+    std::string out;
+    for (char c : core::sanitize_utf8(text))
+      out += c == '|' ? std::string("\\|") : std::string(1, c == '\n' ? ' ' : c);
+    return out;
+  };
+  std::string out = "| case |";
+  std::string rule = "|---|";
+  for (const auto& k : t.kernels) {
+    const auto release = t.releases.find(k);
+    out += fmt::format(" {}{} |", cell_text(k),
+                       release == t.releases.end() ? std::string()
+                                                   : fmt::format(" ({})", release->second));
+    rule += "---|";
+  }
+  out += "\n" + rule + "\n";
+  for (const auto& row : t.rows) {
+    out += "| " + cell_text(row) + " |";
+    const auto& cells = t.cells.at(row);
+    for (const auto& k : t.kernels) {
+      const auto it = cells.find(k);
+      out += " " + (it == cells.end() ? std::string("-") : cell_text(it->second.text)) + " |";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+nlohmann::json knob_table_json(const KnobTable& t) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : t.rows) {
+    nlohmann::json cells = nlohmann::json::object();
+    for (const auto& [kernel, cell] : t.cells.at(row))
+      cells[kernel] = {
+          {"verdict", verdict::verdict_name(cell.verdict)},
+          {"text", cell.text},
+          {"devices_bound", cell.bound ? nlohmann::json(*cell.bound) : nullptr},
+          {"udev_worker_killed", cell.udev_killed ? nlohmann::json(*cell.udev_killed) : nullptr}};
+    rows.push_back({{"case", row}, {"cells", cells}});
+  }
+  return {{"kernels", t.kernels}, {"releases", t.releases}, {"rows", rows}};
+}
+
 std::string summary_json(const Session& s) {
   nlohmann::json cases = nlohmann::json::array();
   std::map<std::string, int> counts;
@@ -83,22 +162,26 @@ std::string summary_json(const Session& s) {
                       {"checks", checks_json(r.verdict)}});
     cases.push_back({{"id", c.id},
                      {"where", c.where},
+                     {"kernel", c.kernel},
                      {"verdict", verdict::verdict_name(c.verdict)},
                      {"reason", c.reason},
                      {"ran", c.ran},
                      {"dir", c.dir.string()},
                      {"runs", runs}});
   }
-  const nlohmann::json j = {{"format", "probegate-summary/1"},
-                            {"suite", s.suite},
-                            {"complete", s.complete},
-                            {"interrupted", s.interrupted},
-                            {"verdict", verdict::verdict_name(s.worst())},
-                            {"counts", counts},
-                            {"jobs", s.jobs},
-                            {"repeat", s.repeat},
-                            {"wall_s", s.wall_s},
-                            {"cases", cases}};
+  const auto table = knob_table(s);
+  nlohmann::json j = {{"format", "probegate-summary/1"},
+                      {"suite", s.suite},
+                      {"complete", s.complete},
+                      {"interrupted", s.interrupted},
+                      {"verdict", verdict::verdict_name(s.worst())},
+                      {"counts", counts},
+                      {"jobs", s.jobs},
+                      {"repeat", s.repeat},
+                      {"wall_s", s.wall_s},
+                      {"cases", cases}};
+  if (!table.kernels.empty())
+    j["knob_table"] = knob_table_json(table);
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
@@ -209,7 +292,13 @@ std::string render_table(const Session& s) {
 core::Status write_session(const Session& session) {
   if (auto ok = core::write_file_atomic(session.dir / "summary.json", summary_json(session)); !ok)
     return ok;
-  return core::write_file_atomic(session.dir / "junit.xml", junit_xml(session));
+  if (auto ok = core::write_file_atomic(session.dir / "junit.xml", junit_xml(session)); !ok)
+    return ok;
+  if (const auto table = knob_table(session); !table.kernels.empty())
+    return core::write_file_atomic(
+        session.dir / "knob-table.md",
+        fmt::format("# {}: knob x kernel\n\n{}", session.suite, knob_table_markdown(table)));
+  return {};
 }
 
 } // namespace probegate::report

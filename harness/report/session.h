@@ -6,6 +6,9 @@
 #include "verdict/verdict.h"
 
 #include <filesystem>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +22,9 @@ struct CaseReport {
   std::string reason;          // skip reason, error, or why flaky
   std::vector<RunResult> runs; // one per repeat; empty when skipped or not run
   std::filesystem::path dir;
-  bool ran = false; // false: skipped, filtered out late, or interrupted first
+  bool ran = false;   // false: skipped, filtered out late, or interrupted first
+  std::string row;    // the id without its kernel segment (suite::Case::row)
+  std::string kernel; // the kernel ref, as the suite wrote it
 };
 
 // A whole `probegate run`: the model summary.json, junit.xml and the final
@@ -51,6 +56,27 @@ std::string junit_xml(const Session& session);
 std::string xml_escape(std::string_view text);
 // The final table for a terminal: case, verdict, bound, loader killed, wall.
 std::string render_table(const Session& session);
+
+// The knob x kernel table: one row per case id without its kernel segment,
+// one column per kernel ref, in the suite's order. Each cell says what the
+// kernel did: devices bound and whether udev killed the loader, or why the
+// case skipped, plus the verdict where it is not a pass.
+struct KnobTable {
+  struct Cell {
+    verdict::VerdictKind verdict = verdict::VerdictKind::pass;
+    std::string text; // "2/2 bound, loader killed" or "skip: the kernel lacks ..."
+    std::optional<int> bound;
+    std::optional<bool> udev_killed;
+  };
+  std::vector<std::string> kernels;                         // column order
+  std::map<std::string, std::string> releases;              // kernel ref -> release that ran
+  std::vector<std::string> rows;                            // row order
+  std::map<std::string, std::map<std::string, Cell>> cells; // row -> kernel -> cell
+};
+// Empty (no kernels) when the session ran fewer than two kernels.
+KnobTable knob_table(const Session& session);
+std::string knob_table_markdown(const KnobTable& table);
+nlohmann::json knob_table_json(const KnobTable& table);
 
 // summary.json and junit.xml into session.dir, atomically.
 core::Status write_session(const Session& session);

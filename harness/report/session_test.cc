@@ -13,7 +13,7 @@ Session sample() {
   Session s;
   s.suite = "knobs";
   s.wall_s = 12.5;
-  CaseReport pass{"knobs/a", "k.yaml:3:5", VerdictKind::pass, "", {}, "/r/knobs/a", true};
+  CaseReport pass{"knobs/a", "k.yaml:3:5", VerdictKind::pass, "", {}, "/r/knobs/a", true, "", ""};
   RunResult run;
   run.wall_s = 7;
   run.dir = "/nonexistent/run";
@@ -21,10 +21,12 @@ Session sample() {
   run.verdict.checks = {{"devices_bound", "0", "2", false}, {"booted", "yes", "yes", true}};
   run.outcome.devices_bound = 2;
   run.outcome.devices_expected = 2;
-  CaseReport fail{"knobs/<b>&\"c\"", "k.yaml:6:5", VerdictKind::fail, "", {run}, "/r/b", true};
-  CaseReport skip{"knobs/d", "k.yaml:9:5", VerdictKind::skip, "5.10 lacks it \x1b[31m", {},
-                  "",        false};
-  CaseReport error{"knobs/e", "k.yaml:12:5", VerdictKind::error, "QEMU died \xFF", {}, "", true};
+  CaseReport fail{
+      "knobs/<b>&\"c\"", "k.yaml:6:5", VerdictKind::fail, "", {run}, "/r/b", true, "", ""};
+  CaseReport skip{
+      "knobs/d", "k.yaml:9:5", VerdictKind::skip, "5.10 lacks it \x1b[31m", {}, "", false, "", ""};
+  CaseReport error{"knobs/e", "k.yaml:12:5", VerdictKind::error, "QEMU died \xFF", {}, "", true, "",
+                   ""};
   s.cases = {pass, fail, skip, error};
   return s;
 }
@@ -55,6 +57,77 @@ TEST(Table, OneRowPerCase) {
   const auto table = render_table(sample());
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 5);
   EXPECT_NE(table.find("knobs/d"), std::string::npos);
+}
+
+// Two kernels, one knob each: a bound/killed cell, a skip cell, a failure.
+Session two_kernels() {
+  Session s;
+  s.suite = "kk";
+  auto booted = [](int bound, bool killed, VerdictKind v) {
+    RunResult r;
+    r.spec.devices = 2;
+    r.kernel_release = "6.1.0-56-amd64";
+    r.stage_s["boot"] = 7;
+    r.outcome.devices_bound = bound;
+    r.outcome.udev_worker_killed = killed;
+    r.verdict.kind = v;
+    return r;
+  };
+  RunResult skipped;
+  skipped.kernel_release = "5.10.0-46-amd64";
+  skipped.verdict.kind = VerdictKind::skip;
+  auto report = [](std::string id, std::string row, std::string kernel, VerdictKind v,
+                   std::string reason, std::vector<RunResult> runs) {
+    CaseReport c;
+    c.id = std::move(id);
+    c.row = std::move(row);
+    c.kernel = std::move(kernel);
+    c.verdict = v;
+    c.reason = std::move(reason);
+    c.runs = std::move(runs);
+    c.ran = true;
+    return c;
+  };
+  s.cases = {
+      report("kk/sync/debian-5.10", "kk/sync", "debian:5.10", VerdictKind::pass, "",
+             {booted(0, true, VerdictKind::pass)}),
+      report("kk/sync/debian-6.1", "kk/sync", "debian:6.1", VerdictKind::fail, "",
+             {booted(1, true, VerdictKind::fail)}),
+      report("kk/default/debian-5.10", "kk/default", "debian:5.10", VerdictKind::skip,
+             "the kernel lacks module.async_probe | x", {skipped}),
+      report("kk/default/debian-6.1", "kk/default", "debian:6.1", VerdictKind::pass, "",
+             {booted(2, false, VerdictKind::pass)}),
+  };
+  return s;
+}
+
+TEST(KnobTable, RowsAreCasesColumnsAreKernels) {
+  const auto t = knob_table(two_kernels());
+  EXPECT_EQ(t.kernels, (std::vector<std::string>{"debian:5.10", "debian:6.1"}));
+  EXPECT_EQ(t.rows, (std::vector<std::string>{"sync", "default"}));
+  EXPECT_EQ(t.cells.at("sync").at("debian:5.10").text, "0/2 bound, loader killed");
+  EXPECT_EQ(t.cells.at("sync").at("debian:6.1").text, "1/2 bound, loader killed (fail)");
+  EXPECT_EQ(t.cells.at("default").at("debian:6.1").text, "2/2 bound, no kill");
+  EXPECT_EQ(t.cells.at("default").at("debian:5.10").text,
+            "skip: the kernel lacks module.async_probe | x");
+  EXPECT_EQ(t.releases.at("debian:5.10"), "5.10.0-46-amd64");
+
+  const auto md = knob_table_markdown(t);
+  EXPECT_NE(md.find("| case | debian:5.10 (5.10.0-46-amd64) | debian:6.1 (6.1.0-56-amd64) |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("lacks module.async_probe \\| x"), std::string::npos) << "pipes escaped";
+  EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), 4);
+
+  const auto j = nlohmann::json::parse(summary_json(two_kernels()));
+  EXPECT_EQ(j.at("knob_table").at("rows")[0].at("cells").at("debian:6.1").at("devices_bound"), 1);
+  EXPECT_TRUE(
+      j.at("knob_table").at("rows")[1].at("cells").at("debian:5.10").at("devices_bound").is_null());
+}
+
+TEST(KnobTable, OneKernelMakesNoTable) {
+  EXPECT_TRUE(knob_table(sample()).kernels.empty());
+  EXPECT_FALSE(nlohmann::json::parse(summary_json(sample())).contains("knob_table"));
 }
 
 } // namespace

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "spec/run_spec.h"
 
+#include "kernel/knobs.h"
+
 #include <charconv>
 #include <nlohmann/json.hpp>
 
@@ -184,6 +186,8 @@ nlohmann::json options_json(const RunSpec& spec) {
       {"expect_udev_kill", verdict::tri_name(spec.expect.udev_kill)},
       {"expect_boot",
        spec.expect.boot ? nlohmann::json(*spec.expect.boot ? "yes" : "no") : nlohmann::json()},
+      {"expect_skip",
+       spec.expect.skip ? nlohmann::json(*spec.expect.skip ? "yes" : "no") : nlohmann::json()},
       {"accel", spec.accel},
       {"clock", spec.clock == vm::Clock::virtual_time ? "virtual" : "real"},
       {"deadline", effective_deadline(spec)},
@@ -211,6 +215,21 @@ core::Result<bool> to_bool(std::string_view key, std::string_view value) {
 
 } // namespace
 
+std::string_view required_knob(const RunSpec& spec) {
+  switch (spec.async) {
+  case AsyncKnob::module_param:
+  case AsyncKnob::modprobe_conf:
+    return kernel::k_knob_module_param;
+  case AsyncKnob::driver_cmdline:
+    return kernel::k_knob_driver_cmdline;
+  case AsyncKnob::module_default:
+    return kernel::k_knob_module_default;
+  case AsyncKnob::none:
+    break;
+  }
+  return {};
+}
+
 const std::vector<std::string>& option_keys() {
   static const std::vector<std::string> keys{"kernel",         "devices",
                                              "probe_delay_ms", "probe_kthread",
@@ -219,7 +238,8 @@ const std::vector<std::string>& option_keys() {
                                              "expect_bound",   "expect_udev_kill",
                                              "expect_boot",    "accel",
                                              "clock",          "deadline",
-                                             "load",           "expect_at_modprobe_return"};
+                                             "load",           "expect_at_modprobe_return",
+                                             "expect_skip"};
   return keys;
 }
 
@@ -288,6 +308,11 @@ core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view 
     spec.load = value == "udev" ? Load::udev : Load::modprobe;
   } else if (key == "expect_at_modprobe_return") {
     return set_int(spec.expect.at_modprobe_return.emplace());
+  } else if (key == "expect_skip") {
+    auto v = to_bool(key, value);
+    if (!v)
+      return std::unexpected(v.error());
+    spec.expect.skip = *v;
   } else {
     return core::usage_error("unknown option '{}'", key);
   }

@@ -66,6 +66,11 @@ int effective_deadline(const RunSpec& spec);
 std::string kernel_cmdline(const RunSpec& spec, std::string_view console = "ttyS0");
 std::vector<std::string> modprobe_options(const RunSpec& spec);
 
+// The name of the kernel knob a run needs (kernel/knobs.h), "" for none:
+// module-param and modprobe-conf need the loader's per-module async_probe,
+// driver-cmdline needs driver_async_probe=, module-default module.async_probe.
+std::string_view required_knob(const RunSpec& spec);
+
 std::string_view probe_type_name(ProbeType type);
 std::string_view async_knob_name(AsyncKnob knob);
 core::Result<ProbeType> parse_probe_type(std::string_view text);

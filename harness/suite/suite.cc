@@ -8,6 +8,7 @@
 #include <fnmatch.h>
 #include <map>
 #include <regex>
+#include <set>
 #include <yaml-cpp/yaml.h>
 
 namespace probegate::suite {
@@ -30,7 +31,7 @@ struct Located {
 };
 
 const std::vector<std::string> k_top_keys{"suite", "description", "defaults", "matrix", "cases"};
-const std::vector<std::string> k_case_extra_keys{"id", "skip", "description"};
+const std::vector<std::string> k_case_extra_keys{"id", "skip", "description", "by_kernel"};
 
 bool is_option(const std::string& key) {
   return std::ranges::find(spec::option_keys(), key) != spec::option_keys().end();
@@ -163,6 +164,24 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
       auto own = read_options(node, loc, k_case_extra_keys);
       if (!own)
         return std::unexpected(own.error());
+      // by_kernel: {<kernel ref>: {option: value}}: what differs on one kernel.
+      std::map<std::string, std::pair<Options, YAML::Mark>> by_kernel;
+      if (const auto& per = node["by_kernel"]) {
+        if (!per.IsMap())
+          return loc.error(per.Mark(), "by_kernel maps a kernel ref to the options that differ "
+                                       "on it, e.g. by_kernel: {{debian:5.10: {{expect_skip: "
+                                       "yes}}}}");
+        for (const auto& item : per) {
+          auto options = read_options(item.second, loc, {});
+          if (!options)
+            return std::unexpected(options.error());
+          for (const auto& [key, values] : *options)
+            if (values.size() != 1)
+              return loc.error(values[1].second, "by_kernel values must be single values");
+          by_kernel[item.first.as<std::string>()] = {std::move(*options), item.first.Mark()};
+        }
+      }
+      std::set<std::string> kernels_used;
       Options merged = defaults;
       for (auto& [k, v] : matrix)
         merged[k] = v;
@@ -184,7 +203,8 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
       for (size_t n = 0; n < combinations; ++n) {
         spec::RunSpec run;
         std::string expansion;
-        size_t rest = n; // mixed-radix digits, the last key changing fastest
+        std::string row_expansion; // without the kernel: the row of the knob x kernel table
+        size_t rest = n;           // mixed-radix digits, the last key changing fastest
         std::vector<size_t> index(keys.size());
         for (size_t i = keys.size(); i-- > 0;) {
           index[i] = rest % merged[keys[i]].size();
@@ -194,15 +214,26 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
           const auto& [value, mark] = merged[keys[i]][index[i]];
           if (auto set = spec::apply_option(run, keys[i], value); !set)
             return loc.error(mark, "{}", set.error().message);
-          if (merged[keys[i]].size() > 1)
+          if (merged[keys[i]].size() > 1) {
             expansion += (expansion.empty() ? "" : "-") + segment(keys[i], value);
+            if (keys[i] != "kernel")
+              row_expansion += (row_expansion.empty() ? "" : "-") + segment(keys[i], value);
+          }
         }
+        kernels_used.insert(run.kernel);
+        if (auto it = by_kernel.find(run.kernel); it != by_kernel.end())
+          for (const auto& [key, values] : it->second.first)
+            if (auto set = spec::apply_option(run, key, values[0].first); !set)
+              return loc.error(values[0].second, "{}", set.error().message);
         Case c;
         c.id = suite.name;
         if (!id.empty())
           c.id += "/" + id;
+        c.row = c.id;
         if (!expansion.empty())
           c.id += "/" + expansion;
+        if (!row_expansion.empty())
+          c.row += "/" + row_expansion;
         c.where = loc.at(node.Mark());
         c.skip = skip;
         run.name = c.id;
@@ -216,6 +247,10 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
                                    c.where, c.id, it->second);
         suite.cases.push_back(std::move(c));
       }
+      for (const auto& [ref, options] : by_kernel)
+        if (!kernels_used.contains(ref))
+          return loc.error(options.second, "by_kernel: '{}' is none of this case's kernels ({})",
+                           ref, fmt::join(kernels_used, ", "));
     }
   } catch (const YAML::Exception& e) {
     return loc.error(e.mark, "{}", e.msg);

@@ -20,6 +20,7 @@ struct Case {
   spec::RunSpec spec;
   std::optional<std::string> skip;
   std::string where; // file:line:column of the case, for messages
+  std::string row;   // the id without its kernel segment: a row of the knob x kernel table
 };
 
 struct Suite {
@@ -42,6 +43,8 @@ inline constexpr size_t k_max_cases = 4096;
 //     - id: driver-cmdline
 //       async: driver-cmdline
 //       skip: why, if it must not run
+//       by_kernel:                       # options that differ on one kernel
+//         debian:5.10: {expect_skip: yes}
 core::Result<Suite> parse_suite(std::string_view text, std::string_view file);
 core::Result<Suite> load_suite(const std::filesystem::path& file);
 

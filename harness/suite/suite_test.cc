@@ -114,8 +114,42 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"matrix:\n  devices: [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]\n"
             "  probe_delay_ms: [0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]\n"
             "  udev_timeout: [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]\n",
-            "bad.yaml:", "more than 4096 cases"}),
+            "bad.yaml:", "more than 4096 cases"},
+        Bad{"defaults: {kernel: [debian:5.10, debian:6.1]}\ncases:\n  - id: a\n    by_kernel:\n"
+            "      debian:6.12: {expect_bound: 1}\n",
+            "bad.yaml:5:7", "by_kernel: 'debian:6.12' is none of this case's kernels"},
+        Bad{"cases:\n  - id: a\n    by_kernel: [debian:6.1]\n", "bad.yaml:3:16",
+            "by_kernel maps a kernel ref"},
+        Bad{"cases:\n  - id: a\n    by_kernel:\n      debian:6.1: {expect_bound: [1, 2]}\n",
+            "bad.yaml:4:38", "single values"},
+        Bad{"cases:\n  - id: a\n    by_kernel:\n      debian:6.1: {expect_skip: maybe}\n",
+            "bad.yaml:4:33", "expect_skip must be yes or no"}),
     [](const ::testing::TestParamInfo<Bad>& param) { return std::to_string(param.index); });
+
+TEST(Suite, ByKernelOverridesOneKernelAndRowsDropTheKernel) {
+  auto s = parse_suite(R"(
+suite: kk
+defaults:
+  kernel: [debian:5.10, debian:6.1]
+  devices: [1, 2]
+cases:
+  - id: default
+    async: module-default
+    expect_bound: 1
+    by_kernel:
+      debian:5.10: {expect_skip: yes}
+)",
+                       "kk.yaml");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->cases.size(), 4u);
+  for (const auto& c : s->cases) {
+    EXPECT_EQ(c.spec.expect.skip.has_value(), c.spec.kernel == "debian:5.10") << c.id;
+    EXPECT_EQ(c.spec.expect.bound, 1) << c.id << ": the other options stay";
+  }
+  EXPECT_EQ(s->cases[0].id, "kk/default/debian-5.10-dev1");
+  EXPECT_EQ(s->cases[0].row, "kk/default/dev1");
+  EXPECT_EQ(s->cases[3].row, "kk/default/dev2");
+}
 
 TEST(Suite, FilterIsAGlobOnIds) {
   auto s = parse_suite("cases:\n  - id: sync\n  - id: async-a\n  - id: async-b\n", "k.yaml");

@@ -77,6 +77,50 @@ INSTANTIATE_TEST_SUITE_P(Debian612, ReproductionTable,
                            return test_name(param.param.log);
                          });
 
+// Bullseye's 5.10: no module.async_probe (that row skips before booting), and
+// async_probe=0 still means async, as on every kernel before 6.0.
+INSTANTIATE_TEST_SUITE_P(Debian510, ReproductionTable,
+                         ::testing::Values(Row{"5.10-sync.log", 0, 2, true, 2},
+                                           Row{"5.10-sync-default-timeout.log", 2, 0, false, 0},
+                                           Row{"5.10-sync-no-kthread.log", 2, 0, true, 2},
+                                           Row{"5.10-module-param.log", 2, 0, false, 0},
+                                           Row{"5.10-module-param-0.log", 2, 0, false, 1},
+                                           Row{"5.10-driver-cmdline.log", 2, 0, true, 2},
+                                           Row{"5.10-prefer-async.log", 2, 0, true, 2},
+                                           Row{"5.10-force-sync-module-param.log", 0, 2, true, 2}),
+                         [](const ::testing::TestParamInfo<Row>& param) {
+                           return test_name(param.param.log);
+                         });
+
+// Trixie's 6.12 (6.12.117+deb13) and sid's 7.2 (7.2.13+deb14), with
+// async_probe=0 meaning sync since 6.0.
+INSTANTIATE_TEST_SUITE_P(
+    Debian612Trixie, ReproductionTable,
+    ::testing::Values(Row{"6.12-trixie-sync.log", 0, 2, true, 2},
+                      Row{"6.12-trixie-sync-default-timeout.log", 2, 0, false, 0},
+                      Row{"6.12-trixie-sync-no-kthread.log", 2, 0, true, 2},
+                      Row{"6.12-trixie-module-param.log", 2, 0, false, 0},
+                      Row{"6.12-trixie-module-param-0.log", 0, 2, true, 2},
+                      Row{"6.12-trixie-module-default.log", 2, 0, false, 0},
+                      Row{"6.12-trixie-driver-cmdline.log", 2, 0, true, 2},
+                      Row{"6.12-trixie-prefer-async.log", 2, 0, true, 2},
+                      Row{"6.12-trixie-force-sync-module-param.log", 0, 2, true, 2}),
+    [](const ::testing::TestParamInfo<Row>& param) { return test_name(param.param.log); });
+
+INSTANTIATE_TEST_SUITE_P(Debian72Sid, ReproductionTable,
+                         ::testing::Values(Row{"7.2-sync.log", 0, 2, true, 2},
+                                           Row{"7.2-sync-default-timeout.log", 2, 0, false, 0},
+                                           Row{"7.2-sync-no-kthread.log", 2, 0, true, 2},
+                                           Row{"7.2-module-param.log", 2, 0, false, 0},
+                                           Row{"7.2-module-param-0.log", 0, 2, true, 2},
+                                           Row{"7.2-module-default.log", 2, 0, false, 0},
+                                           Row{"7.2-driver-cmdline.log", 2, 0, true, 2},
+                                           Row{"7.2-prefer-async.log", 2, 0, true, 2},
+                                           Row{"7.2-force-sync-module-param.log", 0, 2, true, 2}),
+                         [](const ::testing::TestParamInfo<Row>& param) {
+                           return test_name(param.param.log);
+                         });
+
 TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
   auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
   ASSERT_TRUE(text);

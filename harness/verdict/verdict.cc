@@ -58,6 +58,28 @@ int exit_code(VerdictKind kind) {
   return 3;
 }
 
+std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Expectations& expect) {
+  if (knob.empty() && !expect.skip.value_or(false))
+    return std::nullopt;
+  const bool missing = !knob.empty() && !present;
+  if (!missing && !expect.skip.value_or(false))
+    return std::nullopt;
+  Verdict v;
+  const std::string what =
+      knob.empty() ? std::string("(the case uses no knob)") : std::string(knob);
+  v.checks.push_back({"knob_missing", yes_no(expect.skip.value_or(missing)), yes_no(missing),
+                      !expect.skip || *expect.skip == missing});
+  if (!v.checks.back().pass) {
+    v.kind = VerdictKind::fail;
+    v.reason = missing ? fmt::format("the kernel lacks {}, but expect_skip is no", what)
+                       : fmt::format("expect_skip is yes, but the kernel has {}", what);
+    return v;
+  }
+  v.kind = VerdictKind::skip;
+  v.reason = fmt::format("the kernel lacks {}", what);
+  return v;
+}
+
 Verdict judge(const Outcome& o, const Expectations& expect) {
   Verdict v;
   if (expect.boot)

@@ -18,6 +18,9 @@ struct Expectations {
   Tri udev_kill = Tri::any;
   std::optional<bool> boot = true;
   std::optional<int> at_modprobe_return; // devices present when modprobe returned
+  // The kernel lacks the case's knob, so the case skips (`expect_skip`).
+  // Unset: a missing knob skips, a present one runs.
+  std::optional<bool> skip;
 };
 
 // Worst first: error > crash > fail > flaky > skip > pass (DESIGN.md).
@@ -38,6 +41,12 @@ struct Verdict {
 
 // Pure: Outcome + Expectations -> Verdict.
 Verdict judge(const Outcome& outcome, const Expectations& expect);
+
+// Pure: before a boot, whether the kernel has the knob the case needs
+// (`knob` empty: it needs none). A verdict means "do not boot": skip with the
+// reason where the knob is missing, fail where the suite's expect_skip says
+// otherwise. nullopt: boot.
+std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Expectations& expect);
 
 std::string_view verdict_name(VerdictKind kind);
 // The CLI's exit code for a verdict: 0 pass/skip, 1 fail/crash/flaky, 3 error.

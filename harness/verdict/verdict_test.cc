@@ -22,15 +22,19 @@ TEST(Verdict, Table) {
     VerdictKind kind;
   };
   const Row rows[] = {
-      {outcome(true, 0, true), {0, Tri::yes, true, std::nullopt}, VerdictKind::pass},
-      {outcome(true, 2, false), {0, Tri::yes, true, std::nullopt}, VerdictKind::fail},
-      {outcome(true, 2, false), {2, Tri::no, true, std::nullopt}, VerdictKind::pass},
-      {outcome(true, 2, true), {2, Tri::no, true, std::nullopt}, VerdictKind::fail},
-      {outcome(true, 2, true), {2, Tri::any, true, std::nullopt}, VerdictKind::pass},
-      {outcome(false, 2, false), {2, Tri::any, true, std::nullopt}, VerdictKind::fail},
-      {outcome(false, 0, false), {std::nullopt, Tri::any, false, std::nullopt}, VerdictKind::pass},
+      {outcome(true, 0, true), {0, Tri::yes, true, std::nullopt, std::nullopt}, VerdictKind::pass},
+      {outcome(true, 2, false), {0, Tri::yes, true, std::nullopt, std::nullopt}, VerdictKind::fail},
+      {outcome(true, 2, false), {2, Tri::no, true, std::nullopt, std::nullopt}, VerdictKind::pass},
+      {outcome(true, 2, true), {2, Tri::no, true, std::nullopt, std::nullopt}, VerdictKind::fail},
+      {outcome(true, 2, true), {2, Tri::any, true, std::nullopt, std::nullopt}, VerdictKind::pass},
+      {outcome(false, 2, false),
+       {2, Tri::any, true, std::nullopt, std::nullopt},
+       VerdictKind::fail},
       {outcome(false, 0, false),
-       {std::nullopt, Tri::any, std::nullopt, std::nullopt},
+       {std::nullopt, Tri::any, false, std::nullopt, std::nullopt},
+       VerdictKind::pass},
+      {outcome(false, 0, false),
+       {std::nullopt, Tri::any, std::nullopt, std::nullopt, std::nullopt},
        VerdictKind::pass},
   };
   for (size_t i = 0; i < std::size(rows); ++i)
@@ -38,7 +42,7 @@ TEST(Verdict, Table) {
 }
 
 TEST(Verdict, EveryCheckSaysExpectedAndActual) {
-  const auto v = judge(outcome(true, 1, true), {2, Tri::no, true, std::nullopt});
+  const auto v = judge(outcome(true, 1, true), {2, Tri::no, true, std::nullopt, std::nullopt});
   ASSERT_EQ(v.checks.size(), 3u);
   EXPECT_EQ(v.checks[1].name, "devices_bound");
   EXPECT_EQ(v.checks[1].expected, "2");
@@ -66,6 +70,36 @@ TEST(Verdict, ExitCodes) {
   EXPECT_EQ(exit_code(VerdictKind::crash), 1);
   EXPECT_EQ(exit_code(VerdictKind::flaky), 1);
   EXPECT_EQ(exit_code(VerdictKind::error), 3);
+}
+
+TEST(Verdict, KnobSupportDecidesBeforeTheBoot) {
+  const Expectations unset{};
+  Expectations want_skip{};
+  want_skip.skip = true;
+  Expectations want_knob{};
+  want_knob.skip = false;
+  // A case without a knob, or with one the kernel has, boots.
+  EXPECT_FALSE(judge_knob("", false, unset));
+  EXPECT_FALSE(judge_knob("module.async_probe", true, unset));
+  EXPECT_FALSE(judge_knob("module.async_probe", true, want_knob));
+  // A missing knob skips, with the knob named.
+  auto skipped = judge_knob("module.async_probe", false, unset);
+  ASSERT_TRUE(skipped);
+  EXPECT_EQ(skipped->kind, VerdictKind::skip);
+  EXPECT_NE(skipped->reason.find("module.async_probe"), std::string::npos);
+  skipped = judge_knob("module.async_probe", false, want_skip);
+  ASSERT_TRUE(skipped);
+  EXPECT_EQ(skipped->kind, VerdictKind::skip);
+  // The suite's expectation disagrees with the kernel: a failure, not a skip.
+  auto lost = judge_knob("module.async_probe", false, want_knob);
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->kind, VerdictKind::fail);
+  auto backported = judge_knob("module.async_probe", true, want_skip);
+  ASSERT_TRUE(backported);
+  EXPECT_EQ(backported->kind, VerdictKind::fail);
+  ASSERT_EQ(backported->checks.size(), 1u);
+  EXPECT_EQ(backported->checks[0].name, "knob_missing");
+  EXPECT_FALSE(backported->checks[0].pass);
 }
 
 } // namespace

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/command.h"
+#include "core/error.h"
+#include "kernel/debian_index.h"
+#include "proc/process_runner.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace probegate::kernel {
+
+// A kernel release one Debian suite offers.
+struct Offer {
+  std::string release; // 5.10.0-46-amd64
+  std::string suite;   // bullseye
+};
+
+// apt, for every suite in debian_suites(): the host's own suite through the
+// host's configuration, the others through a private one under
+// <cache>/apt/<suite>/ (own sources.list and state, Debian's archive keyring
+// for signatures, no preferences or hooks of the host's, nothing installed).
+// The package-name index of each suite is kept for a while (apt is slow).
+class DebianApt {
+public:
+  DebianApt(proc::ProcessRunner& runner, std::filesystem::path cache);
+
+  // Releases every suite offers. `offline`: the saved indexes only, however
+  // old. A suite that cannot be reached is reported in `unreachable`.
+  core::Result<std::vector<Offer>> offers(bool refresh, bool offline,
+                                          std::vector<std::string>* unreachable = nullptr);
+  // An apt-get/apt-cache command for `suite` (argv[0] is the program).
+  core::Command command(const std::string& suite, std::vector<std::string> argv) const;
+  // Captures stdout of an apt command.
+  core::Result<std::string> capture(const std::string& suite, std::vector<std::string> argv);
+  const std::string& host_suite() const { return m_host_suite; }
+
+private:
+  core::Status prepare(const DebianSuite& suite, bool refresh);
+  std::filesystem::path suite_dir(const std::string& suite) const;
+
+  proc::ProcessRunner& m_runner;
+  std::filesystem::path m_cache;
+  std::string m_host_suite;
+  std::vector<DebianSuite> m_suites;
+};
+
+} // namespace probegate::kernel
