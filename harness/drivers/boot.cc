@@ -98,10 +98,20 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
 
   // Knob: a kernel that lacks the case's knob skips it (FACTS.md: 5.10 has
   // no module.async_probe); read from the image, not guessed from the version.
-  const auto knob = spec::required_knob(spec);
-  const auto has_knob = kernel->knobs.find(std::string(knob));
-  if (auto decided = verdict::judge_knob(knob, has_knob != kernel->knobs.end() && has_knob->second,
-                                         spec.expect)) {
+  std::string knob(spec::required_knob(spec));
+  const auto has_knob = kernel->knobs.find(knob);
+  bool knob_present = has_knob != kernel->knobs.end() && has_knob->second;
+  if (kernel->slowprobe_builtin) {
+    // Module parameters and module.async_probe act on loadable modules only.
+    if (spec.load == spec::Load::modprobe) {
+      knob = "a loadable slowprobe (load: modprobe; it is built in)";
+      knob_present = false;
+    } else if (!knob.empty() && spec.async != spec::AsyncKnob::driver_cmdline) {
+      knob += " for a built-in slowprobe (it acts on loadable modules only)";
+      knob_present = false;
+    }
+  }
+  if (auto decided = verdict::judge_knob(knob, knob_present, spec.expect)) {
     result.verdict = *decided;
     result.wall_s = seconds_since(started);
     if (auto written = report::write_result(result); !written)
@@ -109,12 +119,20 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
     return result;
   }
 
-  // Module: build the test module against this kernel's headers (cached).
+  // Module: build the test module against this kernel's headers (cached),
+  // unless the kernel has it built in: then its parameters go on the kernel
+  // command line.
   stage = Clock::now();
-  modules::ModuleBuilder builder(env.runner, env.cache, env.progress);
-  auto module = builder.build(*kernel, env.data / "guest-modules" / "slowprobe");
-  if (!module)
-    return fail(module.error());
+  std::optional<modules::BuiltModule> module;
+  if (kernel->slowprobe_builtin) {
+    result.kernel_cmdline += spec::builtin_cmdline_params(spec);
+  } else {
+    modules::ModuleBuilder builder(env.runner, env.cache, env.progress);
+    auto built = builder.build(*kernel, env.data / "guest-modules" / "slowprobe");
+    if (!built)
+      return fail(built.error());
+    module = std::move(*built);
+  }
   result.stage_s["module_build"] = seconds_since(stage);
 
   // Image: cached base and modules layers + this run's config layer.
@@ -123,7 +141,7 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   auto base = images.base_layer();
   if (!base)
     return fail(base.error());
-  auto modules_layer = images.modules_layer(*kernel, *module);
+  auto modules_layer = images.modules_layer(*kernel, module ? &*module : nullptr);
   if (!modules_layer)
     return fail(modules_layer.error());
   const int deadline = spec::effective_deadline(spec);
@@ -191,6 +209,16 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   const bool timed_out = ran->timed_out || guest_deadline;
   result.outcome = verdict::derive_outcome(log, spec.devices, timed_out);
   result.verdict = verdict::judge(result.outcome, spec.expect);
+  // The running kernel must agree with what the host read from its image:
+  // a disagreement is a bug of ours (knob detection), never the kernel's.
+  if (const auto guest = result.outcome.guest_module_async_probe;
+      guest && kernel->knobs.contains(std::string(kernel::k_knob_module_default)) &&
+      kernel->knobs.at(std::string(kernel::k_knob_module_default)) != *guest)
+    return fail(core::Error{
+        core::ErrorKind::infra,
+        fmt::format("the image of {} {} module.async_probe, but the running kernel {} it: "
+                    "probegate's knob detection is wrong for this kernel",
+                    kernel->release, *guest ? "lacks" : "has", *guest ? "has" : "lacks")});
   const bool qemu_failed = !timed_out && !ran->stopped && (ran->signal != 0 || ran->exit_code != 0);
   if (log.banners == 0) // nothing booted: QEMU or the image is at fault, not the kernel
     return fail(core::Error{core::ErrorKind::infra,

@@ -144,10 +144,12 @@ core::Result<fs::path> ImageBuilder::build_base(const fs::path& out) {
 }
 
 core::Result<fs::path> ImageBuilder::modules_layer(const kernel::KernelArtifact& kernel,
-                                                   const modules::BuiltModule& module) {
-  const fs::path out = m_cache / "layers" /
-                       fmt::format("modules-{}-{}-{}.cpio", kernel.dir.filename().string(),
-                                   module.name, module.source_hash.substr(0, 16));
+                                                   const modules::BuiltModule* module) {
+  const fs::path out =
+      m_cache / "layers" /
+      (module ? fmt::format("modules-{}-{}-{}.cpio", kernel.dir.filename().string(), module->name,
+                            module->source_hash.substr(0, 16))
+              : fmt::format("modules-{}-builtin.cpio", kernel.dir.filename().string()));
   if (fs::exists(out))
     return out;
   auto tmp = core::TempDir::create(m_cache / "tmp", "modules-");
@@ -160,9 +162,11 @@ core::Result<fs::path> ImageBuilder::modules_layer(const kernel::KernelArtifact&
   fs::copy(kernel.modules_dir, dest, fs::copy_options::recursive, ec);
   if (ec)
     return core::infra_error("cannot copy {}: {}", kernel.modules_dir.string(), ec.message());
-  fs::copy_file(module.ko, dest / "extra" / (module.name + ".ko"), ec);
-  if (ec)
-    return core::infra_error("cannot copy {}: {}", module.ko.string(), ec.message());
+  if (module) {
+    fs::copy_file(module->ko, dest / "extra" / (module->name + ".ko"), ec);
+    if (ec)
+      return core::infra_error("cannot copy {}: {}", module->ko.string(), ec.message());
+  }
   core::Command depmod;
   depmod.argv = {"depmod", "-b", root.string(), kernel.release};
   if (auto done = proc::run_checked(m_runner, depmod); !done)

@@ -44,8 +44,10 @@ public:
                std::filesystem::path data_root, std::function<void(std::string_view)> progress);
 
   core::Result<std::filesystem::path> base_layer();
+  // `module` null: the kernel has slowprobe built in; the layer then holds
+  // only the kernel's module metadata (depmod's output included).
   core::Result<std::filesystem::path> modules_layer(const kernel::KernelArtifact& kernel,
-                                                    const modules::BuiltModule& module);
+                                                    const modules::BuiltModule* module);
   core::Result<Initramfs> assemble(const std::vector<std::filesystem::path>& layers,
                                    const std::vector<CpioEntry>& run_entries,
                                    const std::filesystem::path& out);

@@ -36,6 +36,7 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
           {"oops_line", opt(o.oops_line)},
           {"time_to_available_s", opt(o.time_to_available_s)},
           {"init_module_returned_s", opt(o.init_module_returned_s)},
+          {"guest_module_async_probe", opt(o.guest_module_async_probe)},
           {"devices_at_modprobe_return", opt(o.devices_at_modprobe_return)},
           {"loader_pid", opt(o.loader_pid)},
           {"infra_error", opt(o.infra_error)},

@@ -153,13 +153,25 @@ std::string kernel_cmdline(const RunSpec& spec, std::string_view console) {
   return out;
 }
 
+namespace {
+
+int probe_type_value(ProbeType type) {
+  return type == ProbeType::prefer_async ? 1 : type == ProbeType::force_sync ? 2 : 0;
+}
+
+} // namespace
+
+std::string builtin_cmdline_params(const RunSpec& spec) {
+  return fmt::format(" slowprobe.delay_ms={} slowprobe.kthread={} slowprobe.kill_check=1 "
+                     "slowprobe.probe_type={}",
+                     spec.probe_delay_ms, spec.probe_kthread ? 1 : 0,
+                     probe_type_value(spec.probe_type));
+}
+
 std::vector<std::string> modprobe_options(const RunSpec& spec) {
-  const int type = spec.probe_type == ProbeType::prefer_async ? 1
-                   : spec.probe_type == ProbeType::force_sync ? 2
-                                                              : 0;
-  std::string line =
-      fmt::format("options slowprobe delay_ms={} kthread={} kill_check=1 probe_type={}",
-                  spec.probe_delay_ms, spec.probe_kthread ? 1 : 0, type);
+  std::string line = fmt::format(
+      "options slowprobe delay_ms={} kthread={} kill_check=1 probe_type={}", spec.probe_delay_ms,
+      spec.probe_kthread ? 1 : 0, probe_type_value(spec.probe_type));
   if (spec.async == AsyncKnob::modprobe_conf)
     line += fmt::format(" async_probe={}", spec.async_value);
   if (spec.load == Load::modprobe) // udev must not load it by modalias first

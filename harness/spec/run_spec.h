@@ -65,6 +65,9 @@ core::Status resolve_capacity(RunSpec& spec);
 int effective_deadline(const RunSpec& spec);
 std::string kernel_cmdline(const RunSpec& spec, std::string_view console = "ttyS0");
 std::vector<std::string> modprobe_options(const RunSpec& spec);
+// slowprobe built into the kernel (=y) takes its parameters from the kernel
+// command line: " slowprobe.delay_ms=… slowprobe.kthread=… …".
+std::string builtin_cmdline_params(const RunSpec& spec);
 
 // The name of the kernel knob a run needs (kernel/knobs.h), "" for none:
 // module-param and modprobe-conf need the loader's per-module async_probe,

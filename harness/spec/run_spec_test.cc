@@ -33,6 +33,28 @@ TEST(RunSpec, ProbeParametersGoToModprobeD) {
                 "options slowprobe delay_ms=4000 kthread=0 kill_check=1 probe_type=2"}));
 }
 
+TEST(RunSpec, BuiltInSlowprobeTakesItsParametersOnTheCommandLine) {
+  RunSpec s;
+  s.probe_delay_ms = 4000;
+  s.probe_kthread = false;
+  s.probe_type = ProbeType::force_sync;
+  EXPECT_EQ(builtin_cmdline_params(s), " slowprobe.delay_ms=4000 slowprobe.kthread=0 "
+                                       "slowprobe.kill_check=1 slowprobe.probe_type=2");
+}
+
+TEST(RunSpec, EachKnobNamesWhatTheKernelMustHave) {
+  RunSpec s;
+  EXPECT_EQ(required_knob(s), "");
+  s.async = AsyncKnob::module_param;
+  EXPECT_EQ(required_knob(s), "async_probe");
+  s.async = AsyncKnob::modprobe_conf;
+  EXPECT_EQ(required_knob(s), "async_probe");
+  s.async = AsyncKnob::driver_cmdline;
+  EXPECT_EQ(required_knob(s), "driver_async_probe=");
+  s.async = AsyncKnob::module_default;
+  EXPECT_EQ(required_knob(s), "module.async_probe");
+}
+
 TEST(RunSpec, DefaultTimeoutIsUdevsOwn) {
   RunSpec s;
   EXPECT_EQ(kernel_cmdline(s).find("event_timeout"), std::string::npos);

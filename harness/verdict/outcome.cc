@@ -50,6 +50,9 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   if (devices_expected > 0 && o.devices_bound >= devices_expected)
     o.time_to_available_s = last_bound;
 
+  if (const auto* knobs = log.fact("knobs"); knobs && knobs->fields.contains("module.async_probe"))
+    o.guest_module_async_probe = knobs->fields.at("module.async_probe") == "yes";
+
   if (const auto* loaded = log.fact("modprobe-returned")) {
     o.init_module_returned_s = loaded->t_s;
     if (loaded->fields.contains("devices"))

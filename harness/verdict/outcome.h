@@ -40,6 +40,9 @@ struct Outcome {
   std::vector<UdevKill> udev_kills;
   std::optional<std::string> infra_error; // e.g. "Initramfs unpacking failed"
   std::string guest_kernel;               // from the banner
+  // /sys/module/module/parameters/async_probe exists in the running kernel
+  // (the agent's `knobs` fact); unset where the agent did not say.
+  std::optional<bool> guest_module_async_probe;
 };
 
 // Pure: BootLog (+ what the host knows) -> Outcome.

@@ -135,3 +135,22 @@ TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
 
 } // namespace
 } // namespace probegate::verdict
+
+namespace probegate::verdict {
+namespace {
+
+TEST(Outcome, TheGuestSaysWhetherModuleAsyncProbeExists) {
+  auto no = derive_outcome(
+      console::parse_console("[    1.892574] probegate: event=knobs module.async_probe=no\n"), 1,
+      false);
+  EXPECT_EQ(no.guest_module_async_probe, false);
+  auto yes = derive_outcome(
+      console::parse_console("[    1.741926] probegate: event=knobs module.async_probe=yes\n"), 1,
+      false);
+  EXPECT_EQ(yes.guest_module_async_probe, true);
+  auto silent = derive_outcome(console::parse_console("[    1.0] Linux version 6.1.0\n"), 1, false);
+  EXPECT_FALSE(silent.guest_module_async_probe.has_value());
+}
+
+} // namespace
+} // namespace probegate::verdict
