@@ -74,7 +74,11 @@ void ConsoleParser::feed(std::string_view raw) {
   auto [t, text] = split_stamp(raw);
   if (t)
     m_log.last_time_s = t;
-  const std::string line(text);
+  // std::regex recurses once per character: a guest's 30 KB line overflows
+  // the stack (found by the console fuzzer). Real kernel lines stop at 1 KiB
+  // (printk's LOG_LINE_MAX); longer ones are matched on their first 2 KiB.
+  constexpr size_t k_max_matched = 2048;
+  const std::string line(text.substr(0, k_max_matched));
   std::smatch m;
 
   if (line.starts_with("probegate: ")) {

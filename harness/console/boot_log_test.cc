@@ -106,5 +106,16 @@ TEST(ConsoleParser, UntimedAndOddLinesAreHarmless) {
   EXPECT_DOUBLE_EQ(*log.last_time_s, 1.5);
 }
 
+// Found by the console fuzzer: std::regex recursed once per character and a
+// 30 KB guest line overflowed the stack.
+TEST(ConsoleParser, EndlessLinesDoNotCrashIt) {
+  for (const auto* head : {"slowprobe 0000:00:02.0: probe start ", "Worker [", "x: Worker [1] "}) {
+    std::string line = "[    1.000000] " + std::string(head) + std::string(200000, 'a');
+    ConsoleParser parser;
+    parser.feed(line);
+    EXPECT_EQ(parser.log().lines, 1u);
+  }
+}
+
 } // namespace
 } // namespace probegate::console

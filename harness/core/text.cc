@@ -46,4 +46,24 @@ std::string sanitize_utf8(std::string_view text) {
   return out;
 }
 
+std::string printable(std::string_view text) {
+  const std::string valid = sanitize_utf8(text);
+  std::string out;
+  out.reserve(valid.size());
+  for (size_t i = 0; i < valid.size(); ++i) {
+    const auto c = static_cast<unsigned char>(valid[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += ' ';
+    } else if (c == 0xc2 && i + 1 < valid.size() &&
+               static_cast<unsigned char>(valid[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(valid[i + 1]) <= 0x9f) {
+      out += ' '; // a C1 control (U+0080..U+009F: CSI is U+009B), as UTF-8
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 } // namespace probegate::core

@@ -9,5 +9,9 @@ namespace probegate::core {
 // Guest output is untrusted: replaces every invalid UTF-8 sequence with
 // U+FFFD so that JSON, XML and terminals only ever see valid text.
 std::string sanitize_utf8(std::string_view text);
+// sanitize_utf8, and every control character, C0 and C1 (escape sequences,
+// bells, carriage returns, U+009B CSI) replaced by a space: safe to print on
+// a terminal.
+std::string printable(std::string_view text);
 
 } // namespace probegate::core

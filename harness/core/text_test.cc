@@ -22,5 +22,17 @@ TEST(SanitizeUtf8, KeepsValidTextAndReplacesTheRest) {
   EXPECT_EQ(sanitize_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD") << "surrogate";
 }
 
+TEST(Printable, RemovesC0AndC1Controls) {
+  EXPECT_EQ(printable("a\x1b[31mb\x07"
+                      "c\r"),
+            "a [31mb c ");
+  EXPECT_EQ(printable("csi\xc2\x9b"
+                      "31m"),
+            "csi 31m")
+      << "U+009B is a CSI to many terminals";
+  EXPECT_EQ(printable("caf\xc3\xa9 \xc2\xa0nbsp"), "caf\xc3\xa9 \xc2\xa0nbsp")
+      << "printable non-ASCII stays";
+}
+
 } // namespace
 } // namespace probegate::core

@@ -189,6 +189,8 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
                            deadline));
   stage = Clock::now();
   auto ran = env.runner.run(qemu, [&](std::string_view line) {
+    if (env.console)
+      env.console(line);
     parser.feed(line);
     const auto& log = parser.log();
     // The guest has said all it will; power-off itself may wait for a

@@ -21,6 +21,8 @@ struct Environment {
   std::filesystem::path data;    // guest-modules/ and images/
   std::filesystem::path results; // results root
   std::function<void(std::string_view)> progress;
+  // Each guest console line as it arrives (`boot --console`); may be empty.
+  std::function<void(std::string_view)> console = {};
 };
 
 // One boot: kernel -> module -> image -> VM -> console -> verdict -> report.

@@ -43,6 +43,14 @@ bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunne
   for (int k = 1; k <= options.repeat; ++k) {
     const fs::path dir = options.repeat == 1 ? out.dir : out.dir / fmt::format("repeat-{}", k);
     auto result = runner(c.spec, dir);
+    // --retries: an infrastructure error (QEMU killed, a download failed) is
+    // run again, in retry-N/ beside the failed attempt, which stays as it is.
+    for (int retry = 1;
+         retry <= options.retries && result && result->verdict.kind == VerdictKind::error;
+         ++retry) {
+      ++out.retried;
+      result = runner(c.spec, dir / fmt::format("retry-{}", retry));
+    }
     if (!result) {
       if (result.error().kind == core::ErrorKind::interrupted) {
         out.verdict = VerdictKind::error;

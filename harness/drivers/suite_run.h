@@ -16,6 +16,7 @@ struct SuiteOptions {
   int jobs = 1;
   int repeat = 1;
   bool fail_fast = false;
+  int retries = 0; // runs again a case whose verdict is error, up to this many times
   std::filesystem::path session_dir; // results/<session>
 };
 

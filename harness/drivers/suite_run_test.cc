@@ -149,6 +149,29 @@ TEST_F(SuiteRun, RepeatsThatDisagreeAreFlaky) {
   EXPECT_EQ(session.worst(), VerdictKind::fail) << "fail outranks flaky";
 }
 
+TEST_F(SuiteRun, RetriesRunInfrastructureErrorsAgainButNeverFailures) {
+  const std::vector cases{make_case("s/qemu-killed"), make_case("s/broken-infra"),
+                          make_case("s/kernel-fails")};
+  m_script.verdicts["s/qemu-killed"] = {VerdictKind::error, VerdictKind::pass};
+  m_script.verdicts["s/broken-infra"] = {VerdictKind::error};
+  m_script.verdicts["s/kernel-fails"] = {VerdictKind::fail};
+  m_options.retries = 1;
+  auto session = run_suite("s", cases, m_options, m_script.runner(), m_recorder);
+  EXPECT_EQ(session.cases[0].verdict, VerdictKind::pass);
+  EXPECT_EQ(session.cases[0].retried, 1);
+  EXPECT_EQ(session.cases[0].runs[0].dir, m_options.session_dir / "s/qemu-killed/retry-1");
+  EXPECT_EQ(session.cases[1].verdict, VerdictKind::error) << "one retry, then the error stands";
+  EXPECT_EQ(m_script.calls["s/broken-infra"], 2);
+  EXPECT_EQ(m_script.calls["s/kernel-fails"], 1) << "a kernel failure is never retried";
+  // Without --retries nothing runs twice.
+  Script once;
+  once.verdicts["s/qemu-killed"] = {VerdictKind::error, VerdictKind::pass};
+  m_options.retries = 0;
+  auto strict = run_suite("s", {make_case("s/qemu-killed")}, m_options, once.runner(), m_recorder);
+  EXPECT_EQ(strict.cases[0].verdict, VerdictKind::error);
+  EXPECT_EQ(once.calls["s/qemu-killed"], 1);
+}
+
 TEST(CombineRepeats, Table) {
   using V = VerdictKind;
   EXPECT_EQ(report::combine_repeats({V::pass, V::pass}), V::pass);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // End to end: one knob x kernel slice on every Debian line (5.10, 6.1, 6.12,
-// 7.x), the part of suites/knobs-by-kernel.yaml that CI runs.
+// 7.x) and on a kernel built from source, the part of
+// suites/knobs-by-kernel.yaml that CI runs.
 #include "core/files.h"
 #include "e2e/e2e_support.h"
 
@@ -25,8 +26,8 @@ TEST(KernelsE2e, AsyncProbeZeroAndModuleDefaultOnEveryLine) {
   const fs::path session = e2e::only_session(tmp->path());
   const auto summary = nlohmann::json::parse(*core::read_file(session / "summary.json"));
   const auto& table = summary.at("knob_table");
-  EXPECT_EQ(table.at("kernels"),
-            nlohmann::json({"debian:5.10", "debian:6.1", "debian:6.12", "debian:sid"}));
+  EXPECT_EQ(table.at("kernels"), nlohmann::json({"debian:5.10", "debian:6.1", "debian:6.12",
+                                                 "debian:sid", "build:linux-source-6.1"}));
   const auto& releases = table.at("releases");
   EXPECT_TRUE(releases.at("debian:5.10").get<std::string>().starts_with("5.10."));
   EXPECT_TRUE(releases.at("debian:6.1").get<std::string>().starts_with("6.1."));
@@ -38,7 +39,8 @@ TEST(KernelsE2e, AsyncProbeZeroAndModuleDefaultOnEveryLine) {
   ASSERT_EQ(rows.size(), 3u) << table.dump(2);
   // The 6.0 change: async_probe=0 meant async before it, sync after it.
   EXPECT_EQ(rows["module-param-0"].at("debian:5.10").at("devices_bound"), 2);
-  for (const auto* k : {"debian:6.1", "debian:6.12", "debian:sid"}) {
+  EXPECT_TRUE(releases.at("build:linux-source-6.1").get<std::string>().starts_with("6.1."));
+  for (const auto* k : {"debian:6.1", "debian:6.12", "debian:sid", "build:linux-source-6.1"}) {
     EXPECT_EQ(rows["module-param-0"].at(k).at("devices_bound"), 0) << k;
     EXPECT_EQ(rows["module-param-0"].at(k).at("udev_worker_killed"), true) << k;
     EXPECT_EQ(rows["module-default"].at(k).at("devices_bound"), 2) << k;

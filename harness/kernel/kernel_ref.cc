@@ -11,7 +11,8 @@ namespace {
 
 constexpr std::string_view k_forms =
     "debian:<line> (debian:6.1), debian:<abi> (debian:6.1.0-56-amd64), debian:<suite> "
-    "(debian:sid), "
+    "(debian:sid), build:<source>[,fragment=<file>][,builtin-slowprobe] "
+    "(build:linux-source-6.1), "
     "file:<image>[,kbuild=<dir>] or tree:<built kernel source dir>";
 
 bool is_known_suite(const std::string& name) {
@@ -58,6 +59,28 @@ core::Result<KernelRef> parse_kernel_ref(std::string_view text) {
       rest.resize(comma);
     }
     ref.value = rest;
+    return ref;
+  }
+  if (scheme == "build") {
+    ref.kind = KernelRef::Kind::build;
+    std::vector<std::string> parts;
+    for (size_t at; (at = rest.find(',')) != std::string::npos; rest.erase(0, at + 1))
+      parts.push_back(rest.substr(0, at));
+    parts.push_back(rest);
+    ref.value = parts.front();
+    if (ref.value.empty())
+      return core::usage_error(
+          "kernel ref '{}': build: needs a source, e.g. build:linux-source-6.1", text);
+    for (size_t i = 1; i < parts.size(); ++i) {
+      if (parts[i] == "builtin-slowprobe")
+        ref.builtin_slowprobe = true;
+      else if (parts[i].starts_with("fragment=") && parts[i].size() > 9)
+        ref.fragments.push_back(parts[i].substr(9));
+      else
+        return core::usage_error("kernel ref '{}': '{}' is neither fragment=<file> nor "
+                                 "builtin-slowprobe",
+                                 text, parts[i]);
+    }
     return ref;
   }
   if (scheme == "tree") {

@@ -45,6 +45,21 @@ TEST(KernelRef, SuiteNamesAreRefs) {
   EXPECT_EQ(trixie_abi->value, "6.12.90+deb13.1-amd64");
 }
 
+TEST(KernelRef, BuildRefsNameASourceAndItsOptions) {
+  auto plain = parse_kernel_ref("build:linux-source-6.1");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->kind, KernelRef::Kind::build);
+  EXPECT_EQ(plain->value, "linux-source-6.1");
+  EXPECT_FALSE(plain->builtin_slowprobe);
+  auto full = parse_kernel_ref("build:/src/linux,fragment=a.config,builtin-slowprobe,fragment=b");
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->value, "/src/linux");
+  EXPECT_TRUE(full->builtin_slowprobe);
+  EXPECT_EQ(full->fragments, (std::vector<std::string>{"a.config", "b"}));
+  for (const char* bad : {"build:", "build:x,colour=red", "build:x,fragment="})
+    EXPECT_FALSE(parse_kernel_ref(bad)) << bad;
+}
+
 TEST(KernelRef, RejectsMalformedRefsAsUsageErrors) {
   for (const char* bad :
        {"", "6.1", "debian:", "debian:six", "debian:6", "git:abc", "debian:6.1-"}) {

@@ -5,6 +5,7 @@
 #include "kernel/debian_index.h"
 #include "kernel/knobs.h"
 #include "kernel/local_kernel.h"
+#include "kernel/source_build.h"
 #include "kernel/vmlinux.h"
 
 #include <chrono>
@@ -126,7 +127,8 @@ Result<std::vector<Offer>> KernelStore::available(bool refresh, bool offline,
 }
 
 Result<Offer> KernelStore::resolve(const KernelRef& ref) {
-  if (ref.kind == KernelRef::Kind::file || ref.kind == KernelRef::Kind::tree)
+  if (ref.kind == KernelRef::Kind::file || ref.kind == KernelRef::Kind::tree ||
+      ref.kind == KernelRef::Kind::build)
     return core::usage_error("kernel ref '{}' names local files, not a Debian release", ref.text);
   if (ref.kind == KernelRef::Kind::debian_abi) {
     if (auto cached = load(ref.value))
@@ -182,6 +184,22 @@ Result<Offer> KernelStore::resolve(const KernelRef& ref) {
 Result<KernelArtifact> KernelStore::fetch(const KernelRef& ref) {
   if (ref.kind == KernelRef::Kind::file || ref.kind == KernelRef::Kind::tree)
     return fetch_local_kernel(ref, m_runner, m_cache, m_progress);
+  if (ref.kind == KernelRef::Kind::build) { // built once (cached), then a tree: kernel
+    SourceBuilder builder(m_runner, m_cache, core::data_root(), m_progress);
+    SourceBuildRequest request{ref.value, {}, ref.builtin_slowprobe};
+    for (const auto& fragment : ref.fragments)
+      request.fragments.emplace_back(fragment);
+    auto built = builder.build(request);
+    if (!built)
+      return std::unexpected(core::with_context(built.error(), ref.text));
+    KernelRef tree = ref;
+    tree.kind = KernelRef::Kind::tree;
+    tree.value = built->string();
+    auto artifact = fetch_local_kernel(tree, m_runner, m_cache, m_progress);
+    if (artifact)
+      artifact->ref = ref.text;
+    return artifact;
+  }
   auto offer = resolve(ref);
   if (!offer)
     return std::unexpected(offer.error());

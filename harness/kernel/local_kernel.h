@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace probegate::kernel {
@@ -23,5 +25,18 @@ core::Result<KernelArtifact>
 fetch_local_kernel(const KernelRef& ref, proc::ProcessRunner& runner,
                    const std::filesystem::path& cache,
                    const std::function<void(std::string_view)>& progress);
+
+// Pure helpers of fetch_local_kernel, unit-tested on synthetic images.
+// The release (uname -r) a bzImage names in its setup header (the
+// kernel_version string), or an ELF vmlinux in its "Linux version " banner.
+std::optional<std::string> release_of_bzimage(std::string_view image);
+std::optional<std::string> release_of_vmlinux(std::string_view elf);
+// UTS_RELEASE of a kbuild dir's include/generated/utsrelease.h.
+std::optional<std::string> release_of_utsrelease_h(std::string_view header);
+// Whether `module` is built into a kernel: listed in modules.builtin, =y in
+// its .config, or (without either) its parameters registered as
+// "<module>.<param>" in vmlinux, which only a built-in module does.
+bool module_built_in(std::string_view module, std::string_view modules_builtin,
+                     std::string_view config, std::string_view vmlinux);
 
 } // namespace probegate::kernel

@@ -91,13 +91,7 @@ core::Status write_result(const RunResult& result) {
 namespace {
 
 // Reasons can quote the guest's console: no escape sequence reaches a terminal.
-std::string printable(std::string_view text) {
-  std::string out = core::sanitize_utf8(text);
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = ' ';
-  return out;
-}
+using core::printable;
 
 } // namespace
 
@@ -105,8 +99,8 @@ std::string render_text(const RunResult& r) {
   std::string out =
       fmt::format("{}: {} on {} ({} devices, probe {} ms{}, async {}, udev timeout {})\n",
                   r.spec.name, verdict::verdict_name(r.verdict.kind),
-                  r.kernel_release.empty() ? r.spec.kernel : r.kernel_release, r.spec.devices,
-                  r.spec.probe_delay_ms, r.spec.probe_kthread ? " + kthread" : "",
+                  printable(r.kernel_release.empty() ? r.spec.kernel : r.kernel_release),
+                  r.spec.devices, r.spec.probe_delay_ms, r.spec.probe_kthread ? " + kthread" : "",
                   spec::async_knob_name(r.spec.async),
                   r.spec.udev_timeout_s ? std::to_string(*r.spec.udev_timeout_s) + " s"
                                         : std::string("default"));

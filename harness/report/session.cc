@@ -163,6 +163,7 @@ std::string summary_json(const Session& s) {
     cases.push_back({{"id", c.id},
                      {"where", c.where},
                      {"kernel", c.kernel},
+                     {"retried", c.retried},
                      {"verdict", verdict::verdict_name(c.verdict)},
                      {"reason", c.reason},
                      {"ran", c.ran},

@@ -25,6 +25,7 @@ struct CaseReport {
   bool ran = false;   // false: skipped, filtered out late, or interrupted first
   std::string row;    // the id without its kernel segment (suite::Case::row)
   std::string kernel; // the kernel ref, as the suite wrote it
+  int retried = 0;    // infrastructure errors run again (--retries)
 };
 
 // A whole `probegate run`: the model summary.json, junit.xml and the final

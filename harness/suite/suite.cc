@@ -21,7 +21,8 @@ using Options = std::map<std::string, Values>;                  // key -> values
 struct Located {
   std::string file;
   std::string at(const YAML::Mark& m) const {
-    return fmt::format("{}:{}:{}", file, m.line + 1, m.column + 1);
+    // An empty document has no mark (-1): it is line 1.
+    return fmt::format("{}:{}:{}", file, std::max(m.line, 0) + 1, std::max(m.column, 0) + 1);
   }
   template <typename... Args>
   std::unexpected<core::Error> error(const YAML::Mark& m, fmt::format_string<Args...> f,
@@ -112,7 +113,8 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
       const auto key = item.first.as<std::string>();
       if (key == "suite") {
         suite.name = item.second.as<std::string>();
-        if (suite.name.empty() || safe(suite.name) != suite.name)
+        if (suite.name.empty() || safe(suite.name) != suite.name || suite.name == "." ||
+            suite.name == "..")
           return loc.error(item.second.Mark(),
                            "suite name '{}' may hold only letters, digits, "
                            "'.', '-' and '_'",
@@ -151,7 +153,7 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
       std::optional<std::string> skip;
       if (node["id"]) {
         id = node["id"].as<std::string>();
-        if (id.empty() || safe(id) != id)
+        if (id.empty() || safe(id) != id || id == "." || id == "..")
           return loc.error(node["id"].Mark(),
                            "case id '{}' may hold only letters, digits, '.', "
                            "'-' and '_'",
