@@ -84,8 +84,11 @@ std::string segment(const std::string& key, const std::string& value) {
       {"async_value", "value"}, {"deadline", "deadline"},    {"expect_bound", "bound"}};
   if (auto it = k_short.find(key); it != k_short.end())
     return it->second + safe(value);
-  if (key == "kernel")
-    return safe(value);
+  if (key == "kernel") {
+    // "." or ".." would be a path step out of the case directory (fuzzer).
+    const std::string out = safe(value);
+    return out == "." || out == ".." ? "_" + out : out;
+  }
   return safe(key == "async"        ? "async-" + value
               : key == "probe_type" ? "type-" + value
                                     : key + "-" + value);

@@ -155,6 +155,14 @@ cases:
   EXPECT_EQ(s->cases[3].row, "kk/default/dev2");
 }
 
+TEST(Suite, IdsStayBelowTheSession) {
+  auto s = parse_suite("matrix:\n  kernel: [debian:6.1, ..]\ncases:\n  - id: a\n", "x.yaml");
+  ASSERT_TRUE(s) << s.error().message;
+  for (const auto& c : s->cases)
+    for (const auto* bad : {"/../", "/./"})
+      EXPECT_EQ((c.id + "/").find(bad), std::string::npos) << c.id;
+}
+
 TEST(Suite, FilterIsAGlobOnIds) {
   auto s = parse_suite("cases:\n  - id: sync\n  - id: async-a\n  - id: async-b\n", "k.yaml");
   ASSERT_TRUE(s);

@@ -121,6 +121,17 @@ INSTANTIATE_TEST_SUITE_P(Debian72Sid, ReproductionTable,
                            return test_name(param.param.log);
                          });
 
+// Debian's 6.1.192 source built here (tinyconfig + kernel-configs/): like
+// Debian's 6.1, the second device's worker is killed harmlessly under
+// async probing.
+INSTANTIATE_TEST_SUITE_P(Built61, ReproductionTable,
+                         ::testing::Values(Row{"6.1-built-module-param.log", 2, 0, false, 1},
+                                           Row{"6.1-built-module-param-0.log", 0, 2, true, 2},
+                                           Row{"6.1-built-module-default.log", 2, 0, false, 1}),
+                         [](const ::testing::TestParamInfo<Row>& param) {
+                           return test_name(param.param.log);
+                         });
+
 TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
   auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
   ASSERT_TRUE(text);
