@@ -523,7 +523,8 @@ int cmd_bisect(const BisectCommand& b, const RunOptions& run, bool expect_bound_
     for (const auto& r : releases)
       labels.push_back("debian:" + r);
   } else {
-    static const std::regex form(R"(([a-z_-]+)=(\d+)\.\.(\d+))");
+    // At most 9 digits: the numbers must fit (stol would throw).
+    static const std::regex form(R"(([a-z_-]+)=(\d{1,9})\.\.(\d{1,9}))");
     std::smatch m;
     if (!std::regex_match(b.param, m, form))
       return report_error(core::Error{

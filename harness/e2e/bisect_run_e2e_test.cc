@@ -56,7 +56,9 @@ TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {
            core::shell_quote(src.string()) + " " + core::shell_quote(history.string()));
     ASSERT_EQ(script.exit_code, 0) << script.output;
   }
-  const auto log = sh("git log --format='%H %s' --reverse", history);
+  // A bisection killed half-way leaves a detached HEAD: read every commit.
+  const auto log =
+      sh("git bisect reset >/dev/null 2>&1; git log --all --format='%H %s' --reverse", history);
   ASSERT_EQ(log.exit_code, 0) << log.output;
   std::string good, planted, bad;
   std::istringstream lines(log.output);
@@ -73,9 +75,9 @@ TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {
       std::string(PROBEGATE_BINARY) +
       " bisect-run --async module-param --devices 2 --probe-delay-ms 4000 --udev-timeout 3"
       " --expect-bound 2";
-  const auto bisected = sh("git bisect reset -q 2>/dev/null; git bisect start " + bad + " " + good +
-                               " && git bisect run " + run +
-                               "; rc=$?; git bisect reset -q;"
+  const auto bisected = sh("git bisect reset >/dev/null 2>&1; git bisect start " + bad + " " +
+                               good + " && git bisect run " + run +
+                               "; rc=$?; git bisect reset >/dev/null 2>&1;"
                                " exit $rc",
                            history);
   ASSERT_EQ(bisected.exit_code, 0) << bisected.output;
