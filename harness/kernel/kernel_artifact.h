@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
+#include "core/error.h"
 #include "kernel/knobs.h"
 
 #include <filesystem>
@@ -27,7 +28,13 @@ struct KernelArtifact {
   bool slowprobe_builtin = false;              // slowprobe is =y in this kernel
 };
 
+// The file in a kernel's cache entry that describes it.
+inline constexpr std::string_view k_artifact_file = "artifact.json";
+
 void to_json(nlohmann::json& j, const KernelArtifact& a);
+// A cache entry's artifact.json, with `dir` set; an infra error names a
+// corrupt entry and what to do.
+core::Result<KernelArtifact> load_artifact(const std::filesystem::path& dir);
 void from_json(const nlohmann::json& j, KernelArtifact& a);
 
 } // namespace probegate::kernel

@@ -23,8 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::string_view k_artifact_file = "artifact.json";
-
 // The host's glibc minor version (36 on bookworm).
 int host_glibc_minor() {
   const std::string_view version = gnu_get_libc_version(); // "2.36"
@@ -88,25 +86,30 @@ fs::path KernelStore::entry_dir(const std::string& release) const {
   return m_cache / "kernels" / release;
 }
 
-Result<KernelArtifact> KernelStore::load(const std::string& release) const {
-  const fs::path dir = entry_dir(release);
+Result<KernelArtifact> load_artifact(const fs::path& dir) {
   auto text = core::read_file(dir / k_artifact_file);
   if (!text)
     return std::unexpected(text.error());
   try {
     auto artifact = nlohmann::json::parse(*text).get<KernelArtifact>();
     artifact.dir = dir;
-    if (artifact.knobs.empty()) { // an entry from before knob detection
-      if (auto elf = core::read_file(artifact.vmlinux)) {
-        artifact.knobs = detect_knobs(*elf);
-        (void)core::write_file_atomic(dir / k_artifact_file, nlohmann::json(artifact).dump(2));
-      }
-    }
     return artifact;
   } catch (const std::exception& e) {
     return core::infra_error("corrupt cache entry {}: {}; delete it and fetch again",
                              (dir / k_artifact_file).string(), e.what());
   }
+}
+
+Result<KernelArtifact> KernelStore::load(const std::string& release) const {
+  const fs::path dir = entry_dir(release);
+  auto artifact = load_artifact(dir);
+  if (artifact && artifact->knobs.empty()) { // an entry from before knob detection
+    if (auto elf = core::read_file(artifact->vmlinux)) {
+      artifact->knobs = detect_knobs(*elf);
+      (void)core::write_file_atomic(dir / k_artifact_file, nlohmann::json(*artifact).dump(2));
+    }
+  }
+  return artifact;
 }
 
 std::vector<KernelArtifact> KernelStore::cached() const {

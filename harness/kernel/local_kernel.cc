@@ -17,7 +17,6 @@ using core::Result;
 
 namespace {
 
-constexpr std::string_view k_artifact_file = "artifact.json";
 constexpr std::string_view k_elf_magic = "\x7F"
                                          "ELF";
 // The inputs depmod wants beside the modules (initramfs.cc copies the folder).
@@ -69,18 +68,10 @@ bool config_has(std::string_view config, std::string_view line) {
 }
 
 Result<KernelArtifact> load_entry(const fs::path& dir, const std::string& ref_text) {
-  auto text = core::read_file(dir / k_artifact_file);
-  if (!text)
-    return std::unexpected(text.error());
-  try {
-    auto artifact = nlohmann::json::parse(*text).get<KernelArtifact>();
-    artifact.dir = dir;
-    artifact.ref = ref_text;
-    return artifact;
-  } catch (const std::exception& e) {
-    return core::infra_error("corrupt cache entry {}: {}; delete it and fetch again",
-                             (dir / k_artifact_file).string(), e.what());
-  }
+  auto artifact = load_artifact(dir);
+  if (artifact)
+    artifact->ref = ref_text;
+  return artifact;
 }
 
 // depmod's inputs from the tree or kbuild dir; empty files where it has none
