@@ -57,6 +57,7 @@ struct RunOptions {
   std::string load = "udev";
   std::optional<int> expect_at_modprobe_return;
   std::optional<std::string> expect_skip;
+  std::string inject_fault = "none";
 };
 
 void add_run_options(CLI::App* app, RunOptions& o) {
@@ -96,6 +97,11 @@ void add_run_options(CLI::App* app, RunOptions& o) {
                   "it. Default: a missing knob skips the run");
   app->add_flag("--keep-initramfs", o.keep_initramfs,
                 "Keep the run's initramfs.img in its results directory");
+  app->add_option("--inject-fault", o.inject_fault,
+                  "Break the run on purpose, to test probegate itself: "
+                  "none|corrupt-initramfs|panic|oops|hang")
+      ->capture_default_str()
+      ->group("Testing probegate");
 }
 
 core::Result<spec::RunSpec> to_spec(const RunOptions& o) {
@@ -133,6 +139,8 @@ core::Result<spec::RunSpec> to_spec(const RunOptions& o) {
   s.clock = o.clock == "virtual" ? vm::Clock::virtual_time : vm::Clock::real_time;
   s.deadline_s = o.deadline;
   s.keep_initramfs = o.keep_initramfs;
+  if (auto fault = spec::apply_option(s, "inject_fault", o.inject_fault); !fault)
+    return std::unexpected(fault.error());
   if (auto load = spec::apply_option(s, "load", o.load); !load)
     return std::unexpected(load.error());
   s.expect.at_modprobe_return = o.expect_at_modprobe_return;

@@ -172,6 +172,10 @@ void ConsoleParser::feed(std::string_view raw) {
     m_log.initramfs_error = line;
     return;
   }
+  if (m_log.oops && !m_log.oops_rip && line.starts_with("RIP: 0010:")) {
+    m_log.oops_rip = line.substr(10);
+    return;
+  }
   if (!m_log.oops && (line.starts_with("Oops:") || contains(line, "BUG: ") ||
                       contains(line, "general protection fault") ||
                       contains(line, "------------[ cut here ]------------")))

@@ -53,6 +53,9 @@ struct BootLog {
   std::vector<AgentFact> facts;
   std::optional<std::string> panic; // the "Kernel panic" line
   std::optional<std::string> oops;  // first Oops/BUG/cut-here line
+  // Where that Oops happened: the first kernel-mode "RIP: 0010:" after it,
+  // e.g. "pgfault_init+0x59/0x1000 [pgfault]" (the module in brackets).
+  std::optional<std::string> oops_rip;
   std::optional<std::string> initramfs_error;
   size_t lines = 0;
 

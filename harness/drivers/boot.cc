@@ -133,6 +133,20 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
       return fail(built.error());
     module = std::move(*built);
   }
+  // --inject-fault panic|oops|hang: the agent loads pgfault, a module of
+  // its own, so the fault comes from outside the test module.
+  std::string fault_module;
+  if (spec.inject_fault != spec::Fault::none &&
+      spec.inject_fault != spec::Fault::corrupt_initramfs) {
+    modules::ModuleBuilder builder(env.runner, env.cache, env.progress);
+    auto built = builder.build(*kernel, env.data / "guest-modules" / "pgfault");
+    if (!built)
+      return fail(built.error());
+    auto bytes = core::read_file(built->ko);
+    if (!bytes)
+      return fail(bytes.error());
+    fault_module = std::move(*bytes);
+  }
   result.stage_s["module_build"] = seconds_since(stage);
 
   // Image: cached base and modules layers + this run's config layer.
@@ -145,8 +159,13 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   if (!modules_layer)
     return fail(modules_layer.error());
   const int deadline = spec::effective_deadline(spec);
-  image::RunLayerSpec layer{spec.devices, deadline, deadline, spec.load == spec::Load::modprobe,
-                            spec::modprobe_options(spec)};
+  image::RunLayerSpec layer{spec.devices,
+                            deadline,
+                            deadline,
+                            spec.load == spec::Load::modprobe,
+                            spec::modprobe_options(spec),
+                            fault_module.empty() ? "" : std::string(fault_name(spec.inject_fault)),
+                            std::move(fault_module)};
   auto scratch = core::TempDir::create(env.cache / "tmp", "run-");
   if (!scratch)
     return fail(scratch.error());
@@ -156,6 +175,9 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
       images.assemble({*base, *modules_layer}, image::run_layer_entries(layer), image_path);
   if (!initramfs)
     return fail(initramfs.error());
+  if (spec.inject_fault == spec::Fault::corrupt_initramfs)
+    if (auto corrupted = image::corrupt_start(initramfs->path); !corrupted)
+      return fail(corrupted.error());
   result.stage_s["image"] = seconds_since(stage);
 
   // Accelerator: KVM only where a real tiny boot proved it works.

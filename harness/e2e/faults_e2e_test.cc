@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// End to end: faults of the real components (issue 7). QEMU killed from
-// outside mid-boot is an infrastructure error (exit 3), never a kernel
-// failure, and `--retries` runs the case again.
+// End to end: faults of the real components (issue 7). Faults injected into
+// the guest (a corrupt initramfs, a panic, an Oops outside the test module,
+// a hang) each get their own outcome. QEMU killed from outside mid-boot is
+// an infrastructure error (exit 3), never a kernel failure, and `--retries`
+// runs the case again.
 #include "core/files.h"
 #include "e2e/e2e_support.h"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 
 namespace probegate {
@@ -16,23 +20,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs probegate -v (which prints each child's pid) with the guest console
-// shown, and SIGKILLs the first QEMU once the guest's udevd has started.
-struct KillFirstQemu {
+// Runs probegate -v (which prints each child's pid) and notes the first
+// QEMU's pid; with `kill_when`, SIGKILLs that QEMU from outside once the
+// output shows that text ("" = as soon as QEMU started).
+struct WatchedRun {
   int exit_code = -1;
   std::string output;
+  pid_t qemu = 0;
   pid_t killed = 0;
 };
 
-// `when`: the output that triggers the kill ("" = as soon as QEMU started).
-KillFirstQemu run_and_kill_qemu(const std::vector<std::string>& args, std::string_view when) {
+WatchedRun run_watching_qemu(const std::vector<std::string>& args,
+                             std::optional<std::string_view> kill_when) {
   auto runner = proc::make_process_runner();
   core::Command command;
   command.argv = {PROBEGATE_BINARY, "-v"};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   command.timeout = std::chrono::minutes(10);
-  KillFirstQemu out;
-  pid_t qemu = 0;
+  WatchedRun out;
+  pid_t& qemu = out.qemu;
   static const std::regex started(R"(qemu-system-x86_64 .*\[pid (\d+)\])");
   auto ran = runner->run(command, [&](std::string_view line) {
     out.output.append(line).push_back('\n');
@@ -41,7 +47,7 @@ KillFirstQemu run_and_kill_qemu(const std::vector<std::string>& args, std::strin
       qemu = std::stoi(m[1].str());
     // Mid-boot: the guest's udevd runs (its agent fact on the console).
     // The kill comes from outside probegate.
-    if (qemu && !out.killed && line.find(when) != std::string_view::npos) {
+    if (qemu && kill_when && !out.killed && line.find(*kill_when) != std::string_view::npos) {
       if (::kill(qemu, SIGKILL) == 0)
         out.killed = qemu;
     }
@@ -61,7 +67,7 @@ TEST(FaultsE2e, QemuKilledFromOutsideIsAnInfrastructureError) {
     GTEST_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-faults-");
   ASSERT_TRUE(tmp);
-  const auto ran = run_and_kill_qemu({"boot", "--console", "--kernel", "debian:6.1", "--devices",
+  const auto ran = run_watching_qemu({"boot", "--console", "--kernel", "debian:6.1", "--devices",
                                       "1", "--probe-delay-ms", "6000", "--expect-bound", "1",
                                       "--results", tmp->path().string()},
                                      "event=udevd-started");
@@ -79,12 +85,60 @@ TEST(FaultsE2e, QemuKilledFromOutsideIsAnInfrastructureError) {
       << "never a kernel failure";
 }
 
+// Faults injected into the real guest (--inject-fault): each has its own
+// outcome, with the exit code that goes with it, and QEMU is gone after.
+struct Injected {
+  const char* fault;
+  int exit_code;
+  const char* verdict;
+  const char* reason; // a part of it
+  bool timed_out;
+};
+
+class InjectedFault : public ::testing::TestWithParam<Injected> {};
+
+TEST_P(InjectedFault, HasItsOwnOutcomeAndLeavesNoQemu) {
+  if (!e2e::skip_reason().empty())
+    GTEST_SKIP() << e2e::skip_reason();
+  const Injected row = GetParam();
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-faults-");
+  ASSERT_TRUE(tmp);
+  const auto ran =
+      run_watching_qemu({"boot", "--kernel", "debian:6.1", "--devices", "1", "--probe-delay-ms",
+                         "1000", "--expect-bound", "1", "--deadline", "20", "--inject-fault",
+                         row.fault, "--results", tmp->path().string()},
+                        std::nullopt);
+  ASSERT_NE(ran.qemu, 0) << "QEMU never started:\n" << ran.output;
+  EXPECT_EQ(ran.exit_code, row.exit_code) << ran.output;
+  EXPECT_FALSE(alive(ran.qemu)) << "QEMU " << ran.qemu << " outlived probegate";
+  const fs::path run_dir = e2e::only_session(tmp->path());
+  const auto result = nlohmann::json::parse(*core::read_file(run_dir / "result.json"));
+  EXPECT_EQ(result.at("verdict"), row.verdict) << result.dump(2);
+  EXPECT_NE(result.at("reason").get<std::string>().find(row.reason), std::string::npos)
+      << result.dump(2);
+  EXPECT_EQ(result.at("outcome").at("timed_out"), row.timed_out);
+  EXPECT_EQ(result.at("options").at("inject_fault"), row.fault);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Debian61, InjectedFault,
+    ::testing::Values(
+        Injected{"corrupt-initramfs", 3, "error", "Initramfs unpacking failed", false},
+        Injected{"panic", 1, "crash", "Kernel panic - not syncing: pgfault: injected panic", false},
+        Injected{"oops", 1, "crash", "[pgfault]", false},
+        Injected{"hang", 1, "fail", "the boot passed its deadline", true}),
+    [](const ::testing::TestParamInfo<Injected>& param) {
+      std::string name = param.param.fault;
+      std::ranges::replace(name, '-', '_');
+      return name;
+    });
+
 TEST(FaultsE2e, RetriesRunTheCaseAgainAfterQemuWasKilled) {
   if (!e2e::skip_reason().empty())
     GTEST_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-faults-");
   ASSERT_TRUE(tmp);
-  const auto ran = run_and_kill_qemu({"run", PROBEGATE_TESTDATA "/suites/one-slow.yaml",
+  const auto ran = run_watching_qemu({"run", PROBEGATE_TESTDATA "/suites/one-slow.yaml",
                                       "--retries", "1", "--results", tmp->path().string()},
                                      "");
   ASSERT_NE(ran.killed, 0) << ran.output;

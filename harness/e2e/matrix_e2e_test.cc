@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <gtest/gtest.h>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 namespace probegate {
@@ -17,8 +18,11 @@ nlohmann::json table_of_one_run(const fs::path& results) {
   const auto ran = e2e::run_probegate(
       {"run", PROBEGATE_SOURCE_DIR "/suites/knobs-by-kernel.yaml", "--results", results.string()});
   EXPECT_EQ(ran.exit_code, 0) << ran.output;
-  const auto summary =
-      nlohmann::json::parse(*core::read_file(e2e::only_session(results) / "summary.json"));
+  const fs::path session = e2e::only_session(results);
+  // The table itself goes to the test's log, for the record (issue 5).
+  if (auto table = core::read_file(session / "knob-table.md"))
+    std::cout << *table << "\n";
+  const auto summary = nlohmann::json::parse(*core::read_file(session / "summary.json"));
   return summary.at("knob_table");
 }
 

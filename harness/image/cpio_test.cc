@@ -3,6 +3,8 @@
 #include "image/cpio.h"
 #include "image/initramfs.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
 
@@ -68,7 +70,7 @@ TEST(Cpio, TreeIsSortedAndHonoursExcludes) {
 }
 
 TEST(RunLayer, CarriesTheRunParameters) {
-  RunLayerSpec spec{2, 120, 100, false, {"options slowprobe delay_ms=4000"}};
+  RunLayerSpec spec{2, 120, 100, false, {"options slowprobe delay_ms=4000"}, "", ""};
   const auto entries = run_layer_entries(spec);
   auto find = [&](const std::string& path) {
     for (const auto& e : entries)
@@ -80,6 +82,41 @@ TEST(RunLayer, CarriesTheRunParameters) {
   EXPECT_NE(find("etc/probegate/run.env").find("PG_DEADLINE=120\n"), std::string::npos);
   EXPECT_NE(find("etc/modprobe.d/probegate.conf").find("options slowprobe delay_ms=4000\n"),
             std::string::npos);
+}
+
+TEST(RunLayer, CarriesTheFaultModuleOnlyWhenAFaultIsInjected) {
+  RunLayerSpec spec{1, 60, 60, false, {}, "", ""};
+  auto has = [](const std::vector<CpioEntry>& entries, std::string_view path) {
+    return std::ranges::any_of(entries, [&](const CpioEntry& e) { return e.path == path; });
+  };
+  const auto plain = run_layer_entries(spec);
+  EXPECT_FALSE(has(plain, "etc/probegate/pgfault.ko"));
+  spec.inject = "oops";
+  spec.fault_module = "\x7f"
+                      "ELF";
+  const auto injected = run_layer_entries(spec);
+  ASSERT_TRUE(has(injected, "etc/probegate/pgfault.ko"));
+  for (const auto& e : injected) {
+    if (e.path == "etc/probegate/run.env") {
+      EXPECT_NE(e.data.find("PG_INJECT=oops\n"), std::string::npos) << e.data;
+    }
+  }
+}
+
+TEST(CorruptStart, BreaksTheFirstHeaderOfACopyOnly) {
+  auto tmp = core::TempDir::create(std::filesystem::temp_directory_path(), "pg-corrupt-");
+  ASSERT_TRUE(tmp);
+  const auto image = tmp->path() / "initramfs.img";
+  auto cpio = write_cpio({CpioEntry{"init", CpioEntry::Type::file, 0755, "#!/bin/sh\n", {}, 0, 0}});
+  ASSERT_TRUE(cpio);
+  ASSERT_TRUE(core::write_file_atomic(image, *cpio));
+  ASSERT_TRUE(list_cpio(*cpio));
+  ASSERT_TRUE(corrupt_start(image));
+  const auto broken = core::read_file(image);
+  ASSERT_TRUE(broken);
+  EXPECT_EQ(broken->size(), cpio->size());
+  EXPECT_TRUE(broken->starts_with("pgjunk"));
+  EXPECT_FALSE(list_cpio(*broken)) << "libarchive still reads it";
 }
 
 TEST(ListLines, DropsCommentsAndBlanks) {

@@ -56,11 +56,17 @@ std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
   env += fmt::format("PG_DEVICES={}\nPG_DEADLINE={}\nPG_SETTLE_TIMEOUT={}\nPG_LOAD={}\n",
                      spec.devices, spec.deadline_s, spec.settle_timeout_s,
                      spec.agent_modprobe ? "modprobe" : "udev");
+  if (!spec.inject.empty())
+    env += fmt::format("PG_INJECT={}\n", spec.inject);
   std::string modprobe = "# written by probegate for this run\n";
   for (const auto& line : spec.modprobe_options)
     modprobe += line + "\n";
-  return {dir("etc"), dir("etc/probegate"), file("etc/probegate/run.env", env),
-          dir("etc/modprobe.d"), file("etc/modprobe.d/probegate.conf", modprobe)};
+  std::vector<CpioEntry> entries{dir("etc"), dir("etc/probegate"),
+                                 file("etc/probegate/run.env", env), dir("etc/modprobe.d"),
+                                 file("etc/modprobe.d/probegate.conf", modprobe)};
+  if (!spec.fault_module.empty())
+    entries.push_back(file("etc/probegate/pgfault.ko", spec.fault_module));
+  return entries;
 }
 
 ImageBuilder::ImageBuilder(proc::ProcessRunner& runner, fs::path cache, fs::path data_root,
@@ -203,6 +209,16 @@ core::Result<Initramfs> ImageBuilder::assemble(const std::vector<fs::path>& laye
     return core::infra_error("cannot write {}: {}", out.string(), ec.message());
   result.size = fs::file_size(out, ec);
   return result;
+}
+
+core::Status corrupt_start(const fs::path& image) {
+  std::fstream file(image, std::ios::binary | std::ios::in | std::ios::out);
+  // Not '0' (a cpio header) nor NUL (padding) nor any compressor's magic.
+  file.write("pgjunk", 6);
+  file.close();
+  if (!file)
+    return core::infra_error("cannot corrupt {} for --inject-fault", image.string());
+  return {};
 }
 
 } // namespace probegate::image

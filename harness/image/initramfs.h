@@ -21,6 +21,10 @@ struct RunLayerSpec {
   int settle_timeout_s = 0;
   bool agent_modprobe = false;               // the agent loads the module (PG_LOAD=modprobe)
   std::vector<std::string> modprobe_options; // "options slowprobe delay_ms=4000 …"
+  // --inject-fault panic|oops|hang: PG_INJECT, and the pgfault module the
+  // agent loads to inject it (etc/probegate/pgfault.ko).
+  std::string inject;
+  std::string fault_module;
 };
 
 // Pure: the files of the per-run layer.
@@ -60,6 +64,11 @@ private:
   std::filesystem::path m_data;
   std::function<void(std::string_view)> m_progress;
 };
+
+// --inject-fault corrupt-initramfs: overwrites the start of an assembled
+// image (a copy, never a cached layer) so that the kernel cannot unpack it
+// ("Initramfs unpacking failed: invalid magic at start of compressed archive").
+core::Status corrupt_start(const std::filesystem::path& image);
 
 // Non-comment, non-blank lines of a list file (images/base-packages.txt).
 std::vector<std::string> list_lines(std::string_view text);

@@ -34,6 +34,7 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
           {"panic", o.panic},
           {"panic_line", opt(o.panic_line)},
           {"oops_line", opt(o.oops_line)},
+          {"oops_rip", opt(o.oops_rip)},
           {"time_to_available_s", opt(o.time_to_available_s)},
           {"init_module_returned_s", opt(o.init_module_returned_s)},
           {"guest_module_async_probe", opt(o.guest_module_async_probe)},

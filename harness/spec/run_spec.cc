@@ -54,6 +54,30 @@ core::Result<AsyncKnob> parse_async_knob(std::string_view text) {
                            text);
 }
 
+std::string_view fault_name(Fault fault) {
+  switch (fault) {
+  case Fault::none:
+    break;
+  case Fault::corrupt_initramfs:
+    return "corrupt-initramfs";
+  case Fault::panic:
+    return "panic";
+  case Fault::oops:
+    return "oops";
+  case Fault::hang:
+    return "hang";
+  }
+  return "none";
+}
+
+core::Result<Fault> parse_fault(std::string_view text) {
+  for (auto fault : {Fault::none, Fault::corrupt_initramfs, Fault::panic, Fault::oops, Fault::hang})
+    if (fault_name(fault) == text)
+      return fault;
+  return core::usage_error(
+      "--inject-fault must be none, corrupt-initramfs, panic, oops or hang, not '{}'", text);
+}
+
 core::Result<verdict::Tri> parse_tri(std::string_view text, std::string_view option) {
   if (text == "yes")
     return verdict::Tri::yes;
@@ -203,6 +227,7 @@ nlohmann::json options_json(const RunSpec& spec) {
       {"accel", spec.accel},
       {"clock", spec.clock == vm::Clock::virtual_time ? "virtual" : "real"},
       {"deadline", effective_deadline(spec)},
+      {"inject_fault", fault_name(spec.inject_fault)},
   };
   return j;
 }
@@ -251,7 +276,7 @@ const std::vector<std::string>& option_keys() {
                                              "expect_boot",    "accel",
                                              "clock",          "deadline",
                                              "load",           "expect_at_modprobe_return",
-                                             "expect_skip"};
+                                             "expect_skip",    "inject_fault"};
   return keys;
 }
 
@@ -325,6 +350,11 @@ core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view 
     if (!v)
       return std::unexpected(v.error());
     spec.expect.skip = *v;
+  } else if (key == "inject_fault") {
+    auto v = parse_fault(value);
+    if (!v)
+      return std::unexpected(v.error());
+    spec.inject_fault = *v;
   } else {
     return core::usage_error("unknown option '{}'", key);
   }

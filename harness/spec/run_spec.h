@@ -19,6 +19,11 @@ enum class AsyncKnob { none, module_param, modprobe_conf, driver_cmdline, module
 // agent running `modprobe slowprobe` itself (udev's autoload blacklisted),
 // to see how many devices exist the moment modprobe returns.
 enum class Load { udev, modprobe };
+// A fault injected on purpose, to prove the host tells each apart (issue 7):
+// a corrupt initramfs (an infrastructure error), a panic and an Oops from a
+// module other than the test module (crashes), a guest that hangs until its
+// deadline (timed out). Never used by a real test of a kernel.
+enum class Fault { none, corrupt_initramfs, panic, oops, hang };
 
 // One boot, as the user asked for it (DESIGN.md "Run options"). Pure data:
 // the CLI and suites fill it; the functions below derive the guest's
@@ -40,6 +45,7 @@ struct RunSpec {
   std::optional<int> deadline_s; // guest seconds; unset: derived
   bool keep_initramfs = false;   // copy the image into the run directory
   bool expect_capacity = false;  // expect_bound: capacity (see predicted_capacity)
+  Fault inject_fault = Fault::none;
 };
 
 inline constexpr int k_udev_default_timeout_s = 180;
@@ -78,6 +84,8 @@ std::string_view probe_type_name(ProbeType type);
 std::string_view async_knob_name(AsyncKnob knob);
 core::Result<ProbeType> parse_probe_type(std::string_view text);
 core::Result<AsyncKnob> parse_async_knob(std::string_view text);
+std::string_view fault_name(Fault fault);
+core::Result<Fault> parse_fault(std::string_view text);
 core::Result<verdict::Tri> parse_tri(std::string_view text, std::string_view option);
 
 // The run options as result.json records them (keys are the suite keys).

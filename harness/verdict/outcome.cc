@@ -11,7 +11,8 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   using Kind = console::UdevWorkerLine::Kind;
   Outcome o;
   o.devices_expected = devices_expected;
-  o.timed_out = timed_out;
+  // The host's deadline, or the agent's own (the guest's user space hung).
+  o.timed_out = timed_out || log.fact("deadline") != nullptr;
   // The ready point, unless the agent's deadline fired first (then any
   // `ready` is a race the deadline wins: docs/PROTOCOL.md).
   o.booted = log.fact("ready") != nullptr && log.fact("deadline") == nullptr;
@@ -20,6 +21,7 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   o.panic = log.panic.has_value();
   o.panic_line = log.panic;
   o.oops_line = log.oops;
+  o.oops_rip = log.oops_rip;
   o.infra_error = log.initramfs_error;
 
   // Bound = what the probes created, as the agent saw it after the waits

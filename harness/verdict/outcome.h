@@ -22,7 +22,7 @@ struct UdevKill {
 // What happened in one boot, as facts (the result.json "outcome" object).
 struct Outcome {
   bool booted = false;    // the agent reached its ready point
-  bool timed_out = false; // the host's deadline ended the boot
+  bool timed_out = false; // a deadline ended the boot: the host's or the agent's
   int devices_expected = 0;
   int devices_bound = 0;           // misc devices the probes created
   int probe_failures = 0;          // devices whose probe failed
@@ -31,6 +31,7 @@ struct Outcome {
   bool panic = false;
   std::optional<std::string> panic_line;
   std::optional<std::string> oops_line;
+  std::optional<std::string> oops_rip;       // where: "func+0x59/0x1000 [module]"
   std::optional<double> time_to_available_s; // guest uptime when the last device bound
   // --load modprobe only: when modprobe (so init_module()) returned, and how
   // many devices existed at that moment.

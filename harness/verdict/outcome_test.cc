@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "core/files.h"
 #include "verdict/outcome.h"
+#include "verdict/verdict.h"
 
 #include <algorithm>
 #include <gtest/gtest.h>
@@ -162,6 +163,57 @@ TEST(Outcome, TheGuestSaysWhetherModuleAsyncProbeExists) {
   auto silent = derive_outcome(console::parse_console("[    1.0] Linux version 6.1.0\n"), 1, false);
   EXPECT_FALSE(silent.guest_module_async_probe.has_value());
 }
+
+// Real boots of Debian 6.1 with `probegate boot --inject-fault F --devices 1
+// --probe-delay-ms 1000 --expect-bound 1` (hang: also --deadline 20); the e2e
+// twins are in e2e/faults_e2e_test.cc.
+struct FaultRow {
+  const char* fault;
+  VerdictKind kind;
+  const char* reason; // a part of the verdict's reason
+  bool booted;
+  bool timed_out;
+};
+
+class FaultLogs : public ::testing::TestWithParam<FaultRow> {};
+
+TEST_P(FaultLogs, EachFaultHasItsOwnOutcome) {
+  const FaultRow row = GetParam();
+  auto text =
+      core::read_file(std::string(PROBEGATE_TESTDATA "/console/faults/6.1-") + row.fault + ".log");
+  ASSERT_TRUE(text);
+  const auto o = derive_outcome(console::parse_console(*text), 1, false);
+  EXPECT_EQ(o.booted, row.booted);
+  EXPECT_EQ(o.timed_out, row.timed_out);
+  Expectations expect;
+  expect.boot = true;
+  expect.bound = 1;
+  const auto v = judge(o, expect);
+  EXPECT_EQ(v.kind, row.kind) << v.reason;
+  EXPECT_NE(v.reason.find(row.reason), std::string::npos) << v.reason;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Debian61, FaultLogs,
+    ::testing::Values(
+        FaultRow{"corrupt-initramfs", VerdictKind::error,
+                 "Initramfs unpacking failed: invalid magic at start of compressed archive", false,
+                 false},
+        FaultRow{"panic", VerdictKind::crash, "Kernel panic - not syncing: pgfault: injected panic",
+                 false, false},
+        // The Oops is in pgfault, not in the test module, and the boot goes
+        // on (the device binds): still a crash, and the reason says where.
+        FaultRow{"oops", VerdictKind::crash,
+                 "BUG: kernel NULL pointer dereference, address: 0000000000000000 at "
+                 "pgfault_init+0x59/0x1000 [pgfault]",
+                 true, false},
+        // The agent's own deadline ended it: timed out, the kernel's failure.
+        FaultRow{"hang", VerdictKind::fail, "the boot passed its deadline", false, true}),
+    [](const ::testing::TestParamInfo<FaultRow>& param) {
+      std::string name = param.param.fault;
+      std::ranges::replace(name, '-', '_');
+      return name;
+    });
 
 } // namespace
 } // namespace probegate::verdict

@@ -107,6 +107,8 @@ Verdict judge(const Outcome& o, const Expectations& expect) {
   if (o.panic || o.oops_line) {
     v.kind = VerdictKind::crash;
     v.reason = o.panic ? *o.panic_line : *o.oops_line;
+    if (!o.panic && o.oops_rip)
+      v.reason += " at " + *o.oops_rip;
     return v;
   }
   for (const auto& check : v.checks) {
