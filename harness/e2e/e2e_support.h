@@ -4,6 +4,7 @@
 #include "proc/process_runner.h"
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,13 @@ struct Captured {
   std::string output; // stdout and stderr
 };
 
-// Runs the probegate binary with `args`, capturing what it prints.
-inline Captured run_probegate(const std::vector<std::string>& args) {
+// Runs the probegate binary with `args` (and `env` added to the
+// environment), capturing what it prints.
+inline Captured run_probegate(const std::vector<std::string>& args,
+                              const std::map<std::string, std::string>& env = {}) {
   auto runner = proc::make_process_runner();
   core::Command command;
+  command.env = env;
   command.argv = {PROBEGATE_BINARY};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
   command.timeout = std::chrono::minutes(15);

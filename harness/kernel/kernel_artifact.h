@@ -23,9 +23,12 @@ struct KernelArtifact {
   std::filesystem::path kbuild_dir;            // `make -C` target for external modules
   std::filesystem::path modules_dir;           // lib/modules/<release> files depmod wants
   std::map<std::string, std::string> packages; // name -> version
-  std::string suite;                           // Debian suite it came from, if any
-  KnobSupport knobs;                           // detect_knobs() on vmlinux
-  bool slowprobe_builtin = false;              // slowprobe is =y in this kernel
+  // The .deb files it was unpacked from, with their SHA-256: apt checked each
+  // against Debian's signed index before we unpacked it.
+  std::map<std::string, std::string> debs_sha256;
+  std::string suite;              // Debian suite it came from, if any
+  KnobSupport knobs;              // detect_knobs() on vmlinux
+  bool slowprobe_builtin = false; // slowprobe is =y in this kernel
 };
 
 // The file in a kernel's cache entry that describes it.

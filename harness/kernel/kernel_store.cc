@@ -2,6 +2,7 @@
 #include "kernel/kernel_store.h"
 
 #include "core/files.h"
+#include "core/manifest.h"
 #include "kernel/debian_index.h"
 #include "kernel/knobs.h"
 #include "kernel/local_kernel.h"
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <fmt/ranges.h>
 #include <gnu/libc-version.h>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -59,6 +61,7 @@ void to_json(nlohmann::json& j, const KernelArtifact& a) {
        {"kbuild_dir", a.kbuild_dir.string()},
        {"modules_dir", a.modules_dir.string()},
        {"packages", a.packages},
+       {"debs_sha256", a.debs_sha256},
        {"suite", a.suite},
        {"knobs", a.knobs},
        {"slowprobe_builtin", a.slowprobe_builtin}};
@@ -73,6 +76,7 @@ void from_json(const nlohmann::json& j, KernelArtifact& a) {
   a.kbuild_dir = j.at("kbuild_dir").get<std::string>();
   a.modules_dir = j.at("modules_dir").get<std::string>();
   a.packages = j.at("packages").get<std::map<std::string, std::string>>();
+  a.debs_sha256 = j.value("debs_sha256", std::map<std::string, std::string>{});
   a.suite = j.value("suite", "");
   a.knobs = j.value("knobs", KnobSupport{});
   a.slowprobe_builtin = j.value("slowprobe_builtin", false);
@@ -110,6 +114,39 @@ Result<KernelArtifact> KernelStore::load(const std::string& release) const {
     }
   }
   return artifact;
+}
+
+namespace {
+
+// What goes into the guest is hashed in full; the headers tree (16,000
+// files, which a module build would trip over) only by size.
+bool hashed_fully(const std::string& path) {
+  return path == "vmlinuz" || path == "vmlinux" || path.starts_with("modules/");
+}
+
+} // namespace
+
+core::Status KernelStore::check_entry(const KernelArtifact& artifact) const {
+  // Once per process and entry: a suite boots the same kernel many times.
+  static std::mutex mutex;
+  static std::set<fs::path> intact;
+  const std::scoped_lock lock(mutex);
+  if (intact.contains(artifact.dir))
+    return {};
+  if (!fs::exists(artifact.dir / core::k_manifest_file)) {
+    // An entry from before manifests: trusted on first use, checked after.
+    auto entries = core::compute_manifest(artifact.dir, {std::string(k_artifact_file)});
+    if (!entries)
+      return std::unexpected(entries.error());
+    if (auto saved = core::write_file_atomic(artifact.dir / core::k_manifest_file,
+                                             core::format_manifest(*entries));
+        !saved)
+      return saved;
+  } else if (auto checked = core::verify_manifest(artifact.dir, hashed_fully); !checked) {
+    return checked;
+  }
+  intact.insert(artifact.dir);
+  return {};
 }
 
 std::vector<KernelArtifact> KernelStore::cached() const {
@@ -206,16 +243,31 @@ Result<KernelArtifact> KernelStore::fetch(const KernelRef& ref) {
   auto offer = resolve(ref);
   if (!offer)
     return std::unexpected(offer.error());
-  if (auto artifact = load(offer->release)) {
+  if (auto artifact = load(offer->release); artifact && check_entry(*artifact)) {
     artifact->ref = ref.text;
     return artifact;
   }
   auto lock = core::FileLock::acquire(m_cache / "locks" / ("kernel-" + offer->release + ".lock"));
   if (!lock)
     return std::unexpected(lock.error());
-  if (auto artifact = load(offer->release)) { // another process fetched it meanwhile
-    artifact->ref = ref.text;
-    return artifact;
+  if (auto artifact = load(offer->release)) { // another process may have fetched it meanwhile
+    auto intact = check_entry(*artifact);
+    if (intact) {
+      artifact->ref = ref.text;
+      return artifact;
+    }
+    // Damaged since it was published: set it aside in one rename (a reader
+    // that has it open keeps its files), then fetch it again.
+    m_progress(fmt::format("the cached kernel {} is damaged ({}): fetching it again",
+                           offer->release, intact.error().message));
+    auto graveyard = core::TempDir::create(m_cache / "tmp", "damaged-");
+    if (!graveyard)
+      return std::unexpected(graveyard.error());
+    std::error_code ec;
+    fs::rename(entry_dir(offer->release), graveyard->path() / "entry", ec);
+    if (ec)
+      return core::infra_error("cannot move the damaged {} aside: {}",
+                               entry_dir(offer->release).string(), ec.message());
   }
   return download(ref, *offer);
 }
@@ -254,7 +306,13 @@ Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const Offer& 
   artifact.line = line_of(release);
   artifact.suite = offer.suite;
   for (const auto& deb : fs::directory_iterator(debs)) {
+    if (!deb.is_regular_file())
+      continue;
     const std::string name = deb.path().filename().string(); // name_version_arch.deb
+    auto sha = core::sha256_file(deb.path());
+    if (!sha)
+      return std::unexpected(sha.error());
+    artifact.debs_sha256[name] = *sha;
     const auto first = name.find('_');
     const auto second = name.find('_', first + 1);
     const std::string package = name.substr(0, first);
@@ -315,6 +373,14 @@ Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const Offer& 
   artifact.kbuild_dir = final_dir / fs::relative(kbuild_dir, entry);
   if (auto saved =
           core::write_file_atomic(entry / k_artifact_file, nlohmann::json(artifact).dump(2));
+      !saved)
+    return std::unexpected(saved.error());
+  // Last: what the entry holds now is what every later use must find.
+  auto manifest = core::compute_manifest(entry, {std::string(k_artifact_file)});
+  if (!manifest)
+    return std::unexpected(manifest.error());
+  if (auto saved =
+          core::write_file_atomic(entry / core::k_manifest_file, core::format_manifest(*manifest));
       !saved)
     return std::unexpected(saved.error());
   if (auto published = core::publish_dir(entry, final_dir); !published)

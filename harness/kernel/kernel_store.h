@@ -39,6 +39,9 @@ public:
 
 private:
   core::Result<KernelArtifact> load(const std::string& release) const;
+  // Whether a cached entry still holds what it was published with
+  // (core/manifest.h); checked once per process and entry.
+  core::Status check_entry(const KernelArtifact& artifact) const;
   core::Result<KernelArtifact> download(const KernelRef& ref, const Offer& offer);
   std::filesystem::path entry_dir(const std::string& release) const;
   core::Status download_debs(const std::string& suite, const std::vector<std::string>& packages,

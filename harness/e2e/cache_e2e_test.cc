@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// End to end: the kernel cache under faults (issue 7), each in a cache of
+// its own (PROBEGATE_CACHE) with Debian's real packages. A download that
+// fails or arrives truncated is an infrastructure error that leaves nothing
+// behind; two runs at once share one download; an entry damaged after it
+// was published is found and fetched again.
+#include "core/files.h"
+#include "core/manifest.h"
+#include "e2e/e2e_support.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <gtest/gtest.h>
+#include <iostream>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <string>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+namespace probegate {
+namespace {
+
+namespace fs = std::filesystem;
+
+// An HTTP proxy for apt (http_proxy) that passes everything through but
+// cuts every .deb off after half its body, as a dropped connection would.
+class TruncatingProxy {
+public:
+  TruncatingProxy() {
+    m_listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    auto* any = reinterpret_cast<sockaddr*>(&addr);
+    if (::bind(m_listener, any, len) != 0 || ::listen(m_listener, 16) != 0 ||
+        ::getsockname(m_listener, any, &len) != 0)
+      return;
+    m_port = ntohs(addr.sin_port);
+    m_thread = std::thread([this] { serve(); });
+  }
+  ~TruncatingProxy() {
+    ::shutdown(m_listener, SHUT_RDWR);
+    ::close(m_listener);
+    if (m_thread.joinable())
+      m_thread.join();
+  }
+  TruncatingProxy(const TruncatingProxy&) = delete;
+  TruncatingProxy& operator=(const TruncatingProxy&) = delete;
+
+  int port() const { return m_port; }
+  int truncated() const { return m_truncated; }
+
+private:
+  void serve() {
+    for (;;) {
+      const int client = ::accept(m_listener, nullptr, nullptr);
+      if (client < 0)
+        return;
+      std::thread([this, client] {
+        relay(client);
+        ::close(client);
+      }).detach();
+    }
+  }
+
+  static bool send_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+      const auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0)
+        return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // One request per connection: apt reconnects for the next one.
+  void relay(int client) {
+    std::string request;
+    std::array<char, 65536> buf{};
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      const auto n = ::recv(client, buf.data(), buf.size(), 0);
+      if (n <= 0)
+        return;
+      request.append(buf.data(), static_cast<size_t>(n));
+    }
+    // "GET http://host/path HTTP/1.1"
+    const auto url = request.find("http://");
+    const auto host_end = request.find('/', url + 7);
+    const auto path_end = request.find(' ', host_end);
+    if (url == std::string::npos || host_end == std::string::npos)
+      return;
+    const std::string host = request.substr(url + 7, host_end - url - 7);
+    const std::string path = request.substr(host_end, path_end - host_end);
+    const int upstream = connect_to(host);
+    if (upstream < 0)
+      return;
+    const std::string forward =
+        "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
+    const bool deb = path.ends_with(".deb");
+    std::string head;
+    std::string rest;
+    bool in_body = !deb; // anything but a .deb passes whole
+    long long left = -1; // body bytes still to pass on; -1: all
+    if (send_all(upstream, forward)) {
+      for (;;) {
+        const auto n = ::recv(upstream, buf.data(), buf.size(), 0);
+        if (n <= 0)
+          break;
+        std::string_view chunk(buf.data(), static_cast<size_t>(n));
+        if (!in_body) {
+          head.append(chunk);
+          const auto end = head.find("\r\n\r\n");
+          if (end == std::string::npos)
+            continue;
+          const auto cl = head.find("Content-Length: ");
+          left = (cl == std::string::npos ? 0 : std::stoll(head.substr(cl + 16))) / 2;
+          ++m_truncated;
+          in_body = true;
+          if (!send_all(client, std::string_view(head).substr(0, end + 4)))
+            break;
+          rest = head.substr(end + 4);
+          chunk = rest;
+        }
+        if (left >= 0) {
+          chunk = chunk.substr(0, static_cast<size_t>(std::min<long long>(
+                                      left, static_cast<long long>(chunk.size()))));
+          left -= static_cast<long long>(chunk.size());
+        }
+        if (!send_all(client, chunk) || left == 0)
+          break;
+      }
+    }
+    ::close(upstream);
+  }
+
+  static int connect_to(const std::string& host) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), "80", &hints, &found) != 0)
+      return -1;
+    int fd = -1;
+    for (auto* a = found; a; a = a->ai_next) {
+      fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      if (fd >= 0 && ::connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+        break;
+      if (fd >= 0)
+        ::close(fd);
+      fd = -1;
+    }
+    ::freeaddrinfo(found);
+    return fd;
+  }
+
+  int m_listener = -1;
+  int m_port = 0;
+  std::atomic<int> m_truncated{0};
+  std::thread m_thread;
+};
+
+int count(std::string_view text, std::string_view what) {
+  int n = 0;
+  for (auto at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+bool is_empty_dir(const fs::path& dir) {
+  std::error_code ec;
+  return !fs::exists(dir, ec) || fs::is_empty(dir, ec);
+}
+
+// The one kernel in a cache.
+std::string only_release(const fs::path& cache) {
+  std::string release;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cache / "kernels", ec))
+    release = e.path().filename().string();
+  return release;
+}
+
+class CacheE2e : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!e2e::skip_reason().empty())
+      GTEST_SKIP() << e2e::skip_reason();
+    auto dir = core::TempDir::create("/var/tmp", "probegate-cache-e2e-");
+    ASSERT_TRUE(dir);
+    m_dir.emplace(std::move(*dir));
+  }
+  fs::path cache() const { return m_dir->path() / "cache"; }
+  std::map<std::string, std::string> env() const { return {{"PROBEGATE_CACHE", cache().string()}}; }
+  std::optional<core::TempDir> m_dir;
+};
+
+TEST_F(CacheE2e, ADownloadThatFailsIsAnInfrastructureErrorAndLeavesNothing) {
+  auto broken = env();
+  broken["http_proxy"] = "http://127.0.0.1:9"; // discard: nobody listens
+  const auto ran = e2e::run_probegate({"kernels", "fetch", "debian:6.1"}, broken);
+  EXPECT_EQ(ran.exit_code, 3) << ran.output;
+  EXPECT_NE(ran.output.find("downloading"), std::string::npos) << ran.output;
+  EXPECT_TRUE(is_empty_dir(cache() / "kernels")) << "a half-fetched kernel was kept";
+  EXPECT_TRUE(is_empty_dir(cache() / "tmp")) << "the download's scratch was left behind";
+}
+
+TEST_F(CacheE2e, ATruncatedDownloadIsAnInfrastructureErrorAndLeavesNothing) {
+  TruncatingProxy proxy;
+  ASSERT_NE(proxy.port(), 0);
+  auto cut = env();
+  cut["http_proxy"] = "http://127.0.0.1:" + std::to_string(proxy.port());
+  const auto ran = e2e::run_probegate({"kernels", "fetch", "debian:6.1"}, cut);
+  EXPECT_GT(proxy.truncated(), 0) << "apt never asked the proxy for a .deb:\n" << ran.output;
+  EXPECT_EQ(ran.exit_code, 3) << ran.output;
+  std::cout << ran.output.substr(ran.output.rfind("E: ")) << "\n";
+  EXPECT_TRUE(is_empty_dir(cache() / "kernels")) << "a truncated kernel was kept";
+  EXPECT_TRUE(is_empty_dir(cache() / "tmp"));
+}
+
+// Two boots at once into one empty cache: one download, one module build,
+// both pass; then damage in the entry is found and it is fetched again.
+TEST_F(CacheE2e, TwoRunsShareOneDownloadAndADamagedEntryIsFetchedAgain) {
+  auto boot = [&](std::string name) {
+    return std::async(std::launch::async, [this, name] {
+      return e2e::run_probegate({"boot", "--kernel", "debian:6.1", "--devices", "1",
+                                 "--expect-bound", "1", "--name", name, "--results",
+                                 (m_dir->path() / "results").string()},
+                                env());
+    });
+  };
+  auto a = boot("a");
+  auto b = boot("b");
+  const auto ra = a.get();
+  const auto rb = b.get();
+  EXPECT_EQ(ra.exit_code, 0) << ra.output;
+  EXPECT_EQ(rb.exit_code, 0) << rb.output;
+  const std::string both = ra.output + rb.output;
+  EXPECT_EQ(count(both, "downloading 6.1."), 1) << both;
+  const std::string release = only_release(cache());
+  ASSERT_FALSE(release.empty());
+  const fs::path entry = cache() / "kernels" / release;
+  ASSERT_TRUE(fs::exists(entry / core::k_manifest_file)) << both;
+  EXPECT_TRUE(core::verify_manifest(entry, [](const std::string&) { return true; }));
+  const auto original = core::sha256_file(entry / "vmlinux");
+  ASSERT_TRUE(original);
+
+  // One byte of vmlinux flipped, as a disk error would.
+  {
+    std::fstream f(entry / "vmlinux", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(4'000'000);
+    const char c = static_cast<char>(f.get());
+    f.seekp(4'000'000);
+    f.put(static_cast<char>(c ^ 0x20));
+  }
+  const auto again = e2e::run_probegate({"kernels", "fetch", "debian:6.1"}, env());
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("is damaged (vmlinux has SHA-256"), std::string::npos)
+      << again.output;
+  EXPECT_EQ(count(again.output, "downloading 6.1."), 1) << again.output;
+  EXPECT_EQ(core::sha256_file(entry / "vmlinux").value_or(""), *original);
+  EXPECT_TRUE(is_empty_dir(cache() / "tmp")) << "the damaged entry was left behind";
+
+  // A header cut short is found by its size.
+  const fs::path kbuild_makefile =
+      entry / "tree/usr/src" / ("linux-headers-" + release) / "Makefile";
+  ASSERT_TRUE(fs::exists(kbuild_makefile));
+  fs::resize_file(kbuild_makefile, 10);
+  const auto third = e2e::run_probegate({"kernels", "fetch", "debian:6.1"}, env());
+  EXPECT_EQ(third.exit_code, 0) << third.output;
+  EXPECT_NE(third.output.find("is damaged (tree/usr/src/linux-headers-" + release +
+                              "/Makefile has 10 bytes"),
+            std::string::npos)
+      << third.output;
+  EXPECT_TRUE(core::verify_manifest(entry, [](const std::string&) { return true; }));
+}
+
+} // namespace
+} // namespace probegate
