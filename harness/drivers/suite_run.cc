@@ -102,12 +102,23 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
     session.cases[i].verdict = VerdictKind::error;
     session.cases[i].reason = "not run (interrupted or stopped by --fail-fast)";
   }
-  const fs::path marker = options.session_dir / "INCOMPLETE";
-  (void)core::write_file_atomic(marker, "this session has not finished; summary.json says which "
-                                        "cases did\n");
+  // The marker stays until summary.json is written (report::write_session).
+  // It is rewritten after every case: a results directory that can no
+  // longer be written (a full disk) stops the session there, rather than
+  // booting cases whose results would be lost.
+  const fs::path marker = options.session_dir / report::k_incomplete_marker;
+  auto mark = [&](size_t finished) {
+    return core::write_file_atomic(
+        marker, fmt::format("this session has not finished: {} of {} cases ran; summary.json "
+                            "(once written) says which\n",
+                            finished, cases.size()));
+  };
+  std::string storage_error;
+  if (auto marked = mark(0); !marked)
+    storage_error = marked.error().message;
 
   std::atomic<size_t> next{0};
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{!storage_error.empty()};
   std::atomic<bool> interrupted{false};
   std::mutex lock;
   int running = 0;
@@ -141,6 +152,10 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
       observer.finished(session.cases[i], done, static_cast<int>(cases.size()), running);
       if (options.fail_fast && stops_fail_fast(session.cases[i].verdict))
         stop = true;
+      if (auto marked = mark(static_cast<size_t>(done)); !marked && storage_error.empty()) {
+        storage_error = marked.error().message;
+        stop = true;
+      }
     }
   };
   {
@@ -149,15 +164,16 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
       workers.emplace_back(worker);
   }
   session.interrupted = interrupted;
+  session.storage_error = storage_error;
+  if (!storage_error.empty())
+    for (auto& c : session.cases)
+      if (!c.ran)
+        c.reason = "not run: the results directory cannot be written (" + storage_error + ")";
   // Complete: every case the session meant to run has run (--fail-fast
   // stopping early is a decision, not a loss).
-  session.complete = !interrupted;
+  session.complete = !interrupted && storage_error.empty();
   session.wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (session.complete) {
-    std::error_code ec;
-    fs::remove(marker, ec);
-  }
   return session;
 }
 

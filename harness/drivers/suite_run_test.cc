@@ -77,6 +77,10 @@ TEST_F(SuiteRun, RunsEveryCaseInOrderAndKeepsSuiteOrderInTheReport) {
   m_script.verdicts["s/b"] = {VerdictKind::fail};
   auto session = run_suite("s", cases, m_options, m_script.runner(), m_recorder);
   EXPECT_TRUE(session.complete);
+  // The marker goes only once summary.json is written.
+  EXPECT_TRUE(fs::exists(m_options.session_dir / "INCOMPLETE"));
+  session.dir = m_options.session_dir;
+  ASSERT_TRUE(report::write_session(session));
   EXPECT_FALSE(fs::exists(m_options.session_dir / "INCOMPLETE"));
   ASSERT_EQ(session.cases.size(), 3u);
   EXPECT_EQ(session.cases[0].verdict, VerdictKind::pass);
@@ -133,6 +137,32 @@ TEST_F(SuiteRun, InterruptionKeepsFinishedCasesAndMarksTheSession) {
   EXPECT_TRUE(fs::exists(m_options.session_dir / "INCOMPLETE"));
   EXPECT_EQ(session.cases[0].verdict, VerdictKind::pass);
   EXPECT_FALSE(session.cases[2].ran);
+}
+
+// A fake of a full disk (the e2e twin mounts a small tmpfs): once the
+// marker cannot be rewritten after a case, no further case boots.
+TEST_F(SuiteRun, AResultsDirectoryThatCannotBeWrittenStopsTheSession) {
+  const std::vector cases{make_case("s/a"), make_case("s/b"), make_case("s/c")};
+  int booted = 0;
+  CaseRunner runner = [&](const spec::RunSpec& spec, const fs::path& dir) {
+    ++booted;
+    // The marker's rename target becomes a non-empty directory.
+    const fs::path marker = m_options.session_dir / "INCOMPLETE";
+    fs::remove(marker);
+    fs::create_directories(marker / "blocked");
+    report::RunResult r;
+    r.spec = spec;
+    r.dir = dir;
+    return core::Result<report::RunResult>(r);
+  };
+  auto session = run_suite("s", cases, m_options, runner, m_recorder);
+  EXPECT_FALSE(session.complete);
+  EXPECT_FALSE(session.storage_error.empty());
+  EXPECT_EQ(booted, 1) << "cases booted into an unwritable directory";
+  EXPECT_TRUE(session.cases[0].ran);
+  EXPECT_FALSE(session.cases[1].ran);
+  EXPECT_NE(session.cases[1].reason.find("cannot be written"), std::string::npos);
+  EXPECT_EQ(session.worst(), VerdictKind::error);
 }
 
 TEST_F(SuiteRun, RepeatsThatDisagreeAreFlaky) {

@@ -8,12 +8,15 @@
 #include "e2e/e2e_support.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
+#include <sys/mount.h>
 
 namespace probegate {
 namespace {
@@ -151,6 +154,45 @@ TEST(FaultsE2e, RetriesRunTheCaseAgainAfterQemuWasKilled) {
   const auto first = nlohmann::json::parse(*core::read_file(session / "one-slow/slow/result.json"));
   EXPECT_EQ(first.at("verdict"), "error");
   EXPECT_TRUE(fs::exists(session / "one-slow/slow/retry-1/result.json"));
+}
+
+// A results directory on a full file system (a 96 KiB tmpfs: room for about
+// three cases of smoke): exit 3, the results already written stay whole,
+// nothing is half-written, no further case boots, the session stays marked.
+TEST(FaultsE2e, AFullResultsFileSystemStopsTheSessionAndKeepsWhatWasWritten) {
+  if (!e2e::skip_reason().empty())
+    GTEST_SKIP() << e2e::skip_reason();
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-fullfs-");
+  ASSERT_TRUE(tmp);
+  const fs::path results = tmp->path() / "results";
+  fs::create_directories(results);
+  if (::mount("tmpfs", results.c_str(), "tmpfs", 0, "size=96k") != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+  struct Unmount {
+    fs::path dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{results};
+  const auto ran = e2e::run_probegate({"run", PROBEGATE_SOURCE_DIR "/suites/smoke.yaml", "--jobs",
+                                       "1", "--results", results.string()});
+  EXPECT_EQ(ran.exit_code, 3) << ran.output;
+  EXPECT_NE(ran.output.find("No space left on device"), std::string::npos) << ran.output;
+  EXPECT_NE(ran.output.find("not run: the results directory cannot be written"), std::string::npos)
+      << ran.output;
+  const fs::path session = e2e::only_session(results);
+  EXPECT_TRUE(fs::exists(session / "INCOMPLETE"));
+  int whole = 0;
+  for (const auto& e : fs::recursive_directory_iterator(session)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_EQ(name.find(".partial"), std::string::npos) << e.path();
+    EXPECT_EQ(name.find(".tmp."), std::string::npos) << e.path();
+    if (name == "result.json") {
+      const auto text = core::read_file(e.path());
+      ASSERT_TRUE(text);
+      EXPECT_TRUE(nlohmann::json::accept(*text)) << e.path();
+      ++whole;
+    }
+  }
+  EXPECT_GE(whole, 1) << "no case's result survived:\n" << ran.output;
 }
 
 } // namespace

@@ -77,6 +77,16 @@ public:
     if (!m_log_path.empty())
       m_log.open(partial_path(), std::ios::binary | std::ios::trunc);
   }
+  // A log that never became whole (the child could not start, the run was
+  // interrupted, the disk filled) is not left half-written.
+  ~OutputCollector() {
+    if (!m_log_path.empty() && !m_published) {
+      std::error_code ec;
+      std::filesystem::remove(partial_path(), ec);
+    }
+  }
+  OutputCollector(const OutputCollector&) = delete;
+  OutputCollector& operator=(const OutputCollector&) = delete;
 
   // Returns false when the sink asked to stop.
   bool feed(std::string_view data) {
@@ -105,12 +115,17 @@ public:
     if (!m_log.is_open())
       return {};
     m_log.close();
-    if (!m_log)
-      return core::infra_error("cannot write {}", m_log_path.string());
     std::error_code ec;
+    if (!m_log) { // a full disk: no half log is left behind
+      std::filesystem::remove(partial_path(), ec);
+      return core::infra_error("cannot write {} (is its file system full?)", m_log_path.string());
+    }
     std::filesystem::rename(partial_path(), m_log_path, ec);
-    if (ec)
+    if (ec) {
+      std::filesystem::remove(partial_path(), ec);
       return core::infra_error("cannot rename {}: {}", m_log_path.string(), ec.message());
+    }
+    m_published = true;
     return {};
   }
 
@@ -139,6 +154,7 @@ private:
   std::filesystem::path m_log_path;
   std::ofstream m_log;
   std::uint64_t m_logged = 0;
+  bool m_published = false;
   std::string m_partial;
   std::deque<std::string> m_tail;
 };

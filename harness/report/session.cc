@@ -175,6 +175,8 @@ std::string summary_json(const Session& s) {
                       {"suite", s.suite},
                       {"complete", s.complete},
                       {"interrupted", s.interrupted},
+                      {"storage_error", s.storage_error.empty() ? nlohmann::json()
+                                                                : nlohmann::json(s.storage_error)},
                       {"verdict", verdict::verdict_name(s.worst())},
                       {"counts", counts},
                       {"jobs", s.jobs},
@@ -296,9 +298,16 @@ core::Status write_session(const Session& session) {
   if (auto ok = core::write_file_atomic(session.dir / "junit.xml", junit_xml(session)); !ok)
     return ok;
   if (const auto table = knob_table(session); !table.kernels.empty())
-    return core::write_file_atomic(
-        session.dir / "knob-table.md",
-        fmt::format("# {}: knob x kernel\n\n{}", session.suite, knob_table_markdown(table)));
+    if (auto ok = core::write_file_atomic(
+            session.dir / "knob-table.md",
+            fmt::format("# {}: knob x kernel\n\n{}", session.suite, knob_table_markdown(table)));
+        !ok)
+      return ok;
+  // Last: only a session whose every file is written loses its marker.
+  if (session.complete) {
+    std::error_code ec;
+    std::filesystem::remove(session.dir / k_incomplete_marker, ec);
+  }
   return {};
 }
 

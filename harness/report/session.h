@@ -30,12 +30,18 @@ struct CaseReport {
 
 // A whole `probegate run`: the model summary.json, junit.xml and the final
 // table are written from.
+// In a session directory until summary.json is written for a session that
+// ran every case: its presence means "do not trust this as a whole".
+inline constexpr std::string_view k_incomplete_marker = "INCOMPLETE";
+
 struct Session {
   std::string suite;
   std::filesystem::path dir;
   std::vector<CaseReport> cases;
   bool complete = false;
   bool interrupted = false;
+  std::string storage_error; // the results directory could not be written: stopped
+
   double wall_s = 0;
   int jobs = 1;
   int repeat = 1;
