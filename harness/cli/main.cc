@@ -839,6 +839,13 @@ int run_cli(int argc, char** argv) {
     const bool for_git = argc > 1 && std::string_view(argv[1]) == "bisect-run";
     return code == 0 ? 0 : for_git ? drivers::k_git_abort : 2;
   }
+  // What a killed probegate left in the cache's scratch (an initramfs, a
+  // half download) goes now.
+  if (!*parse)
+    if (const int swept = core::sweep_dead_temp_dirs(core::cache_root() / "tmp");
+        swept > 0 && g_verbose)
+      fmt::print(stderr, "probegate: removed {} scratch directories of processes that died\n",
+                 swept);
   if (*bisect_run_cmd)
     return cmd_bisect_run(bisect_run_command, bisect_run_options);
   if (*boot)

@@ -3,11 +3,15 @@
 
 #include <array>
 #include <cerrno>
+#include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <limits>
 #include <openssl/evp.h>
+#include <regex>
 #include <sstream>
 #include <sys/file.h>
 #include <unistd.h>
@@ -129,11 +133,38 @@ Result<std::string> sha256_file(const fs::path& path) {
 Result<TempDir> TempDir::create(const fs::path& parent, std::string_view prefix) {
   std::error_code ec;
   fs::create_directories(parent, ec);
-  std::string pattern = (parent / (std::string(prefix) + "XXXXXX")).string();
+  // The owner's pid in the name lets sweep_dead_temp_dirs() find the
+  // leftovers of a process that was killed (SIGKILL runs no destructor).
+  std::string pattern =
+      (parent / fmt::format("{}{}-XXXXXX", prefix, static_cast<long>(::getpid()))).string();
   if (::mkdtemp(pattern.data()) == nullptr)
     return infra_error("cannot create a temporary directory in {}: {}", parent.string(),
                        errno_text());
   return TempDir(fs::path(pattern));
+}
+
+int sweep_dead_temp_dirs(const fs::path& parent) {
+  static const std::regex name(R"(^.*?(\d+)-[A-Za-z0-9]{6}$)");
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    std::smatch m;
+    const std::string file = entry.path().filename().string();
+    if (!entry.is_directory() || !std::regex_match(file, m, name))
+      continue;
+    long pid = 0;
+    const std::string digits = m[1].str();
+    if (std::from_chars(digits.data(), digits.data() + digits.size(), pid).ec != std::errc() ||
+        pid <= 0 || pid > std::numeric_limits<pid_t>::max())
+      continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+      continue; // alive (or not ours to judge)
+    std::error_code gone;
+    fs::remove_all(entry.path(), gone);
+    if (!gone)
+      ++removed;
+  }
+  return removed;
 }
 
 TempDir::TempDir(TempDir&& other) noexcept : m_path(std::move(other.m_path)) {

@@ -39,6 +39,11 @@ private:
   fs::path m_path;
 };
 
+// Removes the temporary directories under `parent` whose owner (the pid in
+// their name) no longer runs: what a SIGKILLed probegate left. Returns how
+// many went.
+int sweep_dead_temp_dirs(const fs::path& parent);
+
 // An exclusive advisory lock (flock) on a file, held for the owner's
 // lifetime: serialises the building of one cache entry across processes.
 class FileLock {
