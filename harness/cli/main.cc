@@ -26,6 +26,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -60,12 +61,21 @@ struct RunOptions {
   std::string inject_fault = "none";
 };
 
+// CLI11 reads an empty argument as 0: `--devices ""` would boot no device.
+const CLI::Validator k_not_empty(
+    [](const std::string& value) {
+      return value.empty() ? std::string("an empty value is no number") : std::string();
+    },
+    "", "not empty");
+
 void add_run_options(CLI::App* app, RunOptions& o) {
   app->add_option("--name", o.name, "Name of the run (its results directory starts with it)");
   app->add_option("--devices", o.devices, "Number of edu PCI devices the VM gets")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(k_not_empty);
   app->add_option("--probe-delay-ms", o.probe_delay_ms, "How long each probe sleeps")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(k_not_empty);
   app->add_flag("--probe-kthread,!--no-probe-kthread", o.probe_kthread,
                 "After the delay, start a kthread in probe (fails with -EINTR once killed)");
   app->add_option("--probe-type", o.probe_type, "default|prefer-async|force-sync")
@@ -74,10 +84,12 @@ void add_run_options(CLI::App* app, RunOptions& o) {
                   "none|module-param|modprobe-conf|driver-cmdline|module-default")
       ->capture_default_str();
   app->add_option("--async-value", o.async_value, "Value given to async_probe (0 or 1)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(k_not_empty);
   app->add_option("--udev-timeout", o.udev_timeout,
-                  "udevd event timeout in seconds (default: udevd's own, 180)");
-  app->add_option("--expect-bound", o.expect_bound, "Devices that must bind");
+                  "udevd event timeout in seconds (default: udevd's own, 180)")
+      ->check(k_not_empty);
+  app->add_option("--expect-bound", o.expect_bound, "Devices that must bind")->check(k_not_empty);
   app->add_option("--expect-udev-kill", o.expect_udev_kill,
                   "Whether the module-loading udev worker must be killed: yes|no|any")
       ->capture_default_str();
@@ -86,12 +98,14 @@ void add_run_options(CLI::App* app, RunOptions& o) {
   app->add_option("--accel", o.accel, "auto|kvm|tcg")->capture_default_str();
   app->add_option("--clock", o.clock, "virtual (TCG icount: waiting is free, timing exact) or real")
       ->capture_default_str();
-  app->add_option("--deadline", o.deadline, "Guest seconds before the run is cut short");
+  app->add_option("--deadline", o.deadline, "Guest seconds before the run is cut short")
+      ->check(k_not_empty);
   app->add_option("--load", o.load,
                   "udev (loads the module by modalias) or modprobe (the agent runs it)")
       ->capture_default_str();
   app->add_option("--expect-at-modprobe-return", o.expect_at_modprobe_return,
-                  "Devices that must exist when modprobe returns (with --load modprobe)");
+                  "Devices that must exist when modprobe returns (with --load modprobe)")
+      ->check(k_not_empty);
   app->add_option("--expect-skip", o.expect_skip,
                   "yes: the kernel must lack the --async knob (the run skips); no: it must have "
                   "it. Default: a missing knob skips the run");
@@ -290,9 +304,20 @@ int cmd_run(const RunCommand& o) {
     return report_error(core::Error{core::ErrorKind::usage, "--repeat must be 1 to 1000"});
   if (o.jobs && (*o.jobs < 1 || *o.jobs > 64))
     return report_error(core::Error{core::ErrorKind::usage, "--jobs must be 1 to 64"});
-  for (const auto& c : cases)
+  // Every kernel is parsed, then resolved and fetched, before anything is
+  // created or booted; an error names where the suite gives that kernel.
+  std::map<std::string, std::string> kernels; // ref -> where the suite gives it
+  for (const auto& c : cases) {
     if (auto ref = kernel::parse_kernel_ref(c.spec.kernel); !ref)
-      return report_error(core::with_context(ref.error(), c.where));
+      return report_error(core::with_context(ref.error(), c.kernel_where));
+    kernels.emplace(c.spec.kernel, c.kernel_where);
+  }
+  auto runner = proc::make_process_runner(g_verbose);
+  for (const auto& [k, where] : kernels) {
+    kernel::KernelStore store(*runner, core::cache_root(), progress);
+    if (auto fetched = store.fetch(*kernel::parse_kernel_ref(k)); !fetched)
+      return report_error(core::with_context(fetched.error(), where));
+  }
 
   const auto stamp = time_stamp();
   drivers::SuiteOptions options;
@@ -309,19 +334,9 @@ int cmd_run(const RunCommand& o) {
         core::ErrorKind::infra,
         fmt::format("cannot create {}: {}", options.session_dir.string(), ec.message())});
 
-  auto runner = proc::make_process_runner(g_verbose);
   ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs);
   drivers::Environment env{*runner, core::cache_root(), core::data_root(), o.results,
                            [&](std::string_view m) { observer.note(m); }};
-  // Kernels, modules and the base layer are shared: prepare each once, up front.
-  std::set<std::string> kernels;
-  for (const auto& c : cases)
-    kernels.insert(c.spec.kernel);
-  for (const auto& k : kernels) {
-    kernel::KernelStore store(*runner, env.cache, progress);
-    if (auto fetched = store.fetch(*kernel::parse_kernel_ref(k)); !fetched)
-      return report_error(fetched.error());
-  }
   fmt::print(stderr, "probegate: {} cases of {} on {} jobs{} -> {}\n", cases.size(), loaded->name,
              options.jobs, o.repeat > 1 ? fmt::format(", {} repeats each", o.repeat) : "",
              options.session_dir.string());

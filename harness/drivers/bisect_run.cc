@@ -88,7 +88,7 @@ std::string bisect_log_json(const std::vector<std::string>& labels, const std::v
                       : nlohmann::json()},
         {"certain", answer->certain},
         {"steps", answer->steps.size()}};
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return j.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 core::Result<std::map<size_t, Step>> load_bisect_log(const fs::path& file,

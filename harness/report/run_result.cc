@@ -83,10 +83,12 @@ nlohmann::json to_json(const RunResult& r) {
   return j;
 }
 
+// ASCII only (ensure_ascii): a guest's C1 controls (U+009B CSI) become
+// \u009b, so `cat result.json` is safe on a terminal; parsers read it back.
 core::Status write_result(const RunResult& result) {
   return core::write_file_atomic(
       result.dir / "result.json",
-      to_json(result).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      to_json(result).dump(2, ' ', true, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 namespace {

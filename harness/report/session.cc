@@ -185,7 +185,7 @@ std::string summary_json(const Session& s) {
                       {"cases", cases}};
   if (!table.kernels.empty())
     j["knob_table"] = knob_table_json(table);
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return j.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string xml_escape(std::string_view raw) {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include "core/files.h"
 #include "report/session.h"
 
+#include <filesystem>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -145,6 +147,24 @@ TEST(RenderText, GuestTextReachesNoTerminalRaw) {
   EXPECT_EQ(text.find('\x07'), std::string::npos);
   EXPECT_EQ(text.find("\xFF"), std::string::npos);
   EXPECT_NE(text.find("Kernel panic"), std::string::npos);
+}
+
+TEST(ResultJson, IsAsciiSoAGuestsControlsCannotReachATerminal) {
+  auto tmp = core::TempDir::create(std::filesystem::temp_directory_path(), "pg-result-");
+  ASSERT_TRUE(tmp);
+  RunResult run;
+  run.dir = tmp->path();
+  run.outcome.oops_line = "BUG: \xc2\x9b"
+                          "2J \xe2\x9c\x93 \xff"; // C1 CSI, a check mark, bad UTF-8
+  ASSERT_TRUE(write_result(run));
+  const auto text = core::read_file(tmp->path() / "result.json");
+  ASSERT_TRUE(text);
+  for (unsigned char c : *text)
+    ASSERT_LT(c, 0x80) << "a raw byte >= 0x80 in result.json";
+  const auto back = nlohmann::json::parse(*text);
+  EXPECT_EQ(back.at("outcome").at("oops_line"), "BUG: \u009b2J \u2713 \ufffd");
+  for (unsigned char c : summary_json(sample()))
+    ASSERT_LT(c, 0x80) << "a raw byte >= 0x80 in summary.json";
 }
 
 } // namespace

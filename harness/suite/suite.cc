@@ -9,6 +9,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 namespace probegate::suite {
@@ -34,6 +35,46 @@ struct Located {
 const std::vector<std::string> k_top_keys{"suite", "description", "defaults", "matrix", "cases"};
 const std::vector<std::string> k_case_extra_keys{"id", "skip", "description", "by_kernel"};
 
+// The key node of `key` in `map` (for a place to point at).
+YAML::Mark key_mark(const YAML::Node& map, std::string_view key) {
+  for (const auto& item : map)
+    if (item.first.IsScalar() && item.first.Scalar() == key)
+      return item.first.Mark();
+  return map.Mark();
+}
+
+// A plain value (a word or a number) for `what` in `map`; `must` says what
+// it must be. yaml-cpp's own "bad conversion" says neither.
+core::Result<std::string> plain(const YAML::Node& map, const Located& loc, std::string_view what,
+                                std::string_view must) {
+  const YAML::Node node = map[std::string(what)];
+  // An empty value has no place of its own (yaml-cpp marks the next token).
+  if (node.IsNull())
+    return loc.error(key_mark(map, what), "'{}' has no value: it must be {}", what, must);
+  if (!node.IsScalar())
+    return loc.error(node.Mark(), "'{}' must be {}, not a {}", what, must,
+                     node.IsSequence() ? "list" : "map");
+  return node.Scalar();
+}
+
+// The keys of a map, each a plain word and each once (yaml-cpp would keep
+// the last of two silently).
+core::Result<std::vector<std::string>> keys_of(const YAML::Node& map, const Located& loc) {
+  std::vector<std::string> keys;
+  std::map<std::string, YAML::Mark> seen;
+  for (const auto& item : map) {
+    if (!item.first.IsScalar())
+      return loc.error(item.first.Mark(), "keys are plain words (like devices or id), not a {}",
+                       item.first.IsSequence() ? "list" : "map");
+    const std::string key = item.first.Scalar();
+    if (auto [it, fresh] = seen.emplace(key, item.first.Mark()); !fresh)
+      return loc.error(item.first.Mark(), "'{}' is given twice (first at {}); keep one", key,
+                       loc.at(it->second));
+    keys.push_back(key);
+  }
+  return keys;
+}
+
 bool is_option(const std::string& key) {
   return std::ranges::find(spec::option_keys(), key) != spec::option_keys().end();
 }
@@ -44,8 +85,10 @@ core::Result<Options> read_options(const YAML::Node& map, const Located& loc,
   Options out;
   if (!map.IsMap())
     return loc.error(map.Mark(), "expected a map of run options");
+  if (auto keys = keys_of(map, loc); !keys)
+    return std::unexpected(keys.error());
   for (const auto& item : map) {
-    const auto key = item.first.as<std::string>();
+    const auto key = item.first.Scalar();
     if (std::ranges::find(extra_keys, key) != extra_keys.end())
       continue;
     if (!is_option(key))
@@ -100,7 +143,14 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
   const Located loc{std::string(file)};
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(text));
+    const auto documents = YAML::LoadAll(std::string(text));
+    if (documents.size() > 1)
+      return loc.error(documents[1].Mark(), "a suite file holds one YAML document; this is a "
+                                            "second one (after '---'): make it a suite of its own");
+    if (!documents.empty())
+      root = documents[0];
+  } catch (const YAML::DeepRecursion& e) {
+    return loc.error(e.mark, "the YAML nests too deep (a suite needs three levels or so)");
   } catch (const YAML::Exception& e) {
     return loc.error(e.mark, "not valid YAML: {}", e.msg);
   }
@@ -112,10 +162,15 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
   YAML::Node cases;
   bool has_cases = false; // a default YAML::Node is a defined null, so keep a flag
   try {
+    if (auto keys = keys_of(root, loc); !keys)
+      return std::unexpected(keys.error());
     for (const auto& item : root) {
-      const auto key = item.first.as<std::string>();
+      const auto key = item.first.Scalar();
       if (key == "suite") {
-        suite.name = item.second.as<std::string>();
+        auto name = plain(root, loc, "suite", "the suite's name, e.g. smoke");
+        if (!name)
+          return std::unexpected(name.error());
+        suite.name = *name;
         if (suite.name.empty() || safe(suite.name) != suite.name || suite.name == "." ||
             suite.name == "..")
           return loc.error(item.second.Mark(),
@@ -123,7 +178,10 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
                            "'.', '-' and '_'",
                            suite.name);
       } else if (key == "description") {
-        suite.description = item.second.as<std::string>();
+        auto description = plain(root, loc, "description", "one line of text");
+        if (!description)
+          return std::unexpected(description.error());
+        suite.description = *description;
       } else if (key == "defaults" || key == "matrix") {
         auto options = read_options(item.second, loc, {});
         if (!options)
@@ -150,12 +208,19 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
 
     std::map<std::string, std::string> seen; // id -> where
     for (const auto& node : case_nodes) {
+      // The implicit case has no place of its own: the document's.
+      const YAML::Mark mark = has_cases ? node.Mark() : root.Mark();
       if (!node.IsMap())
         return loc.error(node.Mark(), "each case is a map with an 'id' and run options");
+      if (auto keys = keys_of(node, loc); !keys)
+        return std::unexpected(keys.error());
       std::string id;
       std::optional<std::string> skip;
       if (node["id"]) {
-        id = node["id"].as<std::string>();
+        auto given = plain(node, loc, "id", "a word of letters, digits, '.', '-' and '_'");
+        if (!given)
+          return std::unexpected(given.error());
+        id = *given;
         if (id.empty() || safe(id) != id || id == "." || id == "..")
           return loc.error(node["id"].Mark(),
                            "case id '{}' may hold only letters, digits, '.', "
@@ -164,8 +229,12 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
       } else if (has_cases) {
         return loc.error(node.Mark(), "this case has no 'id'");
       }
-      if (node["skip"])
-        skip = node["skip"].as<std::string>();
+      if (node["skip"]) {
+        auto why = plain(node, loc, "skip", "the reason the case is skipped");
+        if (!why)
+          return std::unexpected(why.error());
+        skip = *why;
+      }
       auto own = read_options(node, loc, k_case_extra_keys);
       if (!own)
         return std::unexpected(own.error());
@@ -176,6 +245,8 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
           return loc.error(per.Mark(), "by_kernel maps a kernel ref to the options that differ "
                                        "on it, e.g. by_kernel: {{debian:5.10: {{expect_skip: "
                                        "yes}}}}");
+        if (auto keys = keys_of(per, loc); !keys)
+          return std::unexpected(keys.error());
         for (const auto& item : per) {
           auto options = read_options(item.second, loc, {});
           if (!options)
@@ -183,7 +254,7 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
           for (const auto& [key, values] : *options)
             if (values.size() != 1)
               return loc.error(values[1].second, "by_kernel values must be single values");
-          by_kernel[item.first.as<std::string>()] = {std::move(*options), item.first.Mark()};
+          by_kernel[item.first.Scalar()] = {std::move(*options), item.first.Mark()};
         }
       }
       std::set<std::string> kernels_used;
@@ -202,8 +273,7 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
       for (const auto& k : keys) {
         combinations *= merged[k].size();
         if (combinations + suite.cases.size() > k_max_cases)
-          return loc.error(node.Mark(), "the suite expands to more than {} cases; split it",
-                           k_max_cases);
+          return loc.error(mark, "the suite expands to more than {} cases; split it", k_max_cases);
       }
       for (size_t n = 0; n < combinations; ++n) {
         spec::RunSpec run;
@@ -211,14 +281,17 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
         std::string row_expansion; // without the kernel: the row of the knob x kernel table
         size_t rest = n;           // mixed-radix digits, the last key changing fastest
         std::vector<size_t> index(keys.size());
+        std::string kernel_where = loc.at(mark);
         for (size_t i = keys.size(); i-- > 0;) {
           index[i] = rest % merged[keys[i]].size();
           rest /= merged[keys[i]].size();
         }
         for (size_t i = 0; i < keys.size(); ++i) {
-          const auto& [value, mark] = merged[keys[i]][index[i]];
+          const auto& [value, value_mark] = merged[keys[i]][index[i]];
           if (auto set = spec::apply_option(run, keys[i], value); !set)
-            return loc.error(mark, "{}", set.error().message);
+            return loc.error(value_mark, "{}", set.error().message);
+          if (keys[i] == "kernel")
+            kernel_where = loc.at(value_mark);
           if (merged[keys[i]].size() > 1) {
             expansion += (expansion.empty() ? "" : "-") + segment(keys[i], value);
             if (keys[i] != "kernel")
@@ -239,7 +312,8 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
           c.id += "/" + expansion;
         if (!row_expansion.empty())
           c.row += "/" + row_expansion;
-        c.where = loc.at(node.Mark());
+        c.where = loc.at(mark);
+        c.kernel_where = kernel_where;
         c.skip = skip;
         run.name = c.id;
         if (auto resolved = spec::resolve_capacity(run); !resolved)

@@ -19,8 +19,9 @@ struct Case {
   std::string id;
   spec::RunSpec spec;
   std::optional<std::string> skip;
-  std::string where; // file:line:column of the case, for messages
-  std::string row;   // the id without its kernel segment: a row of the knob x kernel table
+  std::string where;        // file:line:column of the case, for messages
+  std::string row;          // the id without its kernel segment: a row of the knob x kernel table
+  std::string kernel_where; // file:line:column of its kernel value (else `where`)
 };
 
 struct Suite {
