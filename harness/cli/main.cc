@@ -368,10 +368,10 @@ int cmd_parse(const RunOptions& options, bool devices_given, const std::string& 
   auto spec = to_spec(options);
   if (!spec)
     return report_error(spec.error());
-  auto text = core::read_file(log_path);
-  if (!text)
-    return report_error(text.error());
-  const auto log = console::parse_console(*text);
+  auto parsed = console::parse_console_file(log_path);
+  if (!parsed)
+    return report_error(parsed.error());
+  const auto& log = *parsed;
   if (!devices_given) { // the agent said how many edu devices it saw
     if (const auto* pci = log.fact("pci"); pci && pci->fields.contains("edu")) {
       // Guest text is untrusted: parse without throwing, keep sane counts only.

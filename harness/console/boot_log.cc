@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "console/boot_log.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
 #include <regex>
 #include <sstream>
 
@@ -59,6 +62,13 @@ const AgentFact* BootLog::fact(std::string_view event) const {
   return nullptr;
 }
 
+bool ConsoleParser::full(size_t records) {
+  if (records < k_max_records)
+    return false;
+  ++m_log.dropped_records;
+  return true;
+}
+
 void ConsoleParser::feed(std::string_view raw) {
   static const std::regex probe_start(R"(^slowprobe (\S+): probe start (.*)$)");
   static const std::regex probe_end(R"(^slowprobe (\S+): probe end (.*)$)");
@@ -86,6 +96,8 @@ void ConsoleParser::feed(std::string_view raw) {
     AgentFact fact{t, fields["event"], {}};
     fields.erase("event");
     fact.fields = std::move(fields);
+    if (full(m_log.facts.size()))
+      return;
     m_log.facts.push_back(std::move(fact));
     return;
   }
@@ -103,6 +115,8 @@ void ConsoleParser::feed(std::string_view raw) {
       return;
     }
     if (std::regex_search(line, m, probe_start)) {
+      if (!m_log.probes.contains(m[1]) && full(m_log.probes.size()))
+        return;
       auto& probe = m_log.probes[m[1]];
       auto kv = key_values(m[2].str());
       probe.device = m[1];
@@ -112,6 +126,8 @@ void ConsoleParser::feed(std::string_view raw) {
       return;
     }
     if (std::regex_search(line, m, probe_end)) {
+      if (!m_log.probes.contains(m[1]) && full(m_log.probes.size()))
+        return;
       auto& probe = m_log.probes[m[1]];
       auto kv = key_values(m[2].str());
       probe.device = m[1];
@@ -121,7 +137,7 @@ void ConsoleParser::feed(std::string_view raw) {
       return;
     }
   }
-  if (contains(line, "failed with error")) {
+  if (contains(line, "failed with error") && !full(m_log.kernel_probe_failures.size())) {
     if (std::regex_search(line, m, failed_612) && m[1] == m[3]) {
       m_log.kernel_probe_failures[m[2]] = to_int(m[4]);
       return;
@@ -154,7 +170,8 @@ void ConsoleParser::feed(std::string_view raw) {
     // systemd-udevd prefixes "systemd-udevd[pid]: " which is not a device.
     if (w.device.find("systemd-udevd") == 0 || w.device.ends_with("]:"))
       w.device.clear();
-    m_log.udev.push_back(std::move(w));
+    if (!full(m_log.udev.size()))
+      m_log.udev.push_back(std::move(w));
     return;
   }
   if (line.starts_with("Linux version ")) {
@@ -194,6 +211,36 @@ BootLog parse_console(std::string_view text) {
       break;
     text.remove_prefix(nl + 1);
   }
+  return parser.take();
+}
+
+core::Result<BootLog> parse_console_file(const std::filesystem::path& path) {
+  constexpr size_t k_max_line = 64 * 1024; // as proc/boost_process_runner.cc
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return core::usage_error("cannot read {}: {}", path.string(), std::strerror(errno));
+  ConsoleParser parser;
+  std::string line;
+  auto finish = [&] {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    parser.feed(line);
+    line.clear();
+  };
+  std::vector<char> buf(64 * 1024);
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      const char c = buf[static_cast<size_t>(i)];
+      if (c == '\n' || line.size() >= k_max_line)
+        finish();
+      if (c != '\n')
+        line += c;
+    }
+  }
+  if (in.bad())
+    return core::usage_error("cannot read {}: {}", path.string(), std::strerror(errno));
+  if (!line.empty())
+    finish();
   return parser.take();
 }
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
+#include "core/error.h"
+
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -58,6 +61,9 @@ struct BootLog {
   std::optional<std::string> oops_rip;
   std::optional<std::string> initramfs_error;
   size_t lines = 0;
+  // Records not kept because their kind had k_max_records already: only a
+  // guest flooding its console gets here (a real boot has a few dozen).
+  size_t dropped_records = 0;
 
   const AgentFact* fact(std::string_view event) const;
 };
@@ -66,6 +72,10 @@ struct BootLog {
 // saved log) into a BootLog. Understands both kernel wordings of a failed
 // probe (6.1: "probe of X failed with error", 6.12+: "probe with driver")
 // and udevd's worker lines of v247 to v262.
+// Records of one kind (facts, probes, probe failures, udev worker lines)
+// kept at most: the guest's text is untrusted, memory stays bounded.
+inline constexpr size_t k_max_records = 4096;
+
 class ConsoleParser {
 public:
   void feed(std::string_view line);
@@ -73,9 +83,15 @@ public:
   BootLog take() { return std::move(m_log); }
 
 private:
+  bool full(size_t records); // counts the drop
   BootLog m_log;
 };
 
 BootLog parse_console(std::string_view text);
+
+// A saved console log, read in 64 KiB pieces: memory stays bounded for any
+// size (a 1 GB flood, an endless line). Lines are cut every 64 KiB as the
+// process runner cuts QEMU's output, so a file parses as its boot did.
+core::Result<BootLog> parse_console_file(const std::filesystem::path& path);
 
 } // namespace probegate::console

@@ -2,6 +2,7 @@
 #include "console/boot_log.h"
 #include "core/files.h"
 
+#include <filesystem>
 #include <gtest/gtest.h>
 
 namespace probegate::console {
@@ -115,6 +116,50 @@ TEST(ConsoleParser, EndlessLinesDoNotCrashIt) {
     parser.feed(line);
     EXPECT_EQ(parser.log().lines, 1u);
   }
+}
+
+// A guest flooding its console with records of every kind: memory stays
+// bounded (k_max_records each) and the drops are counted.
+TEST(ConsoleParser, AFloodOfRecordsIsCappedAndCounted) {
+  ConsoleParser parser;
+  const size_t flood = k_max_records + 1000;
+  for (size_t i = 0; i < flood; ++i) {
+    const std::string n = std::to_string(i);
+    parser.feed("[    1.000000] probegate: event=misc name=x" + n);
+    parser.feed("[    1.000000] slowprobe 0000:" + n + ": probe start pid=1 comm=x delay_ms=0");
+    parser.feed("[    1.000000] systemd-udevd[1]: dev" + n + ": Worker [2] processing SEQNUM=" + n +
+                " killed");
+    parser.feed("[    1.000000] slowprobe: probe of dev" + n + " failed with error -4");
+  }
+  const auto& log = parser.log();
+  EXPECT_EQ(log.facts.size(), k_max_records);
+  EXPECT_EQ(log.probes.size(), k_max_records);
+  EXPECT_EQ(log.udev.size(), k_max_records);
+  EXPECT_EQ(log.kernel_probe_failures.size(), k_max_records);
+  EXPECT_EQ(log.dropped_records, 4 * (flood - k_max_records));
+  EXPECT_EQ(log.lines, 4 * flood);
+}
+
+TEST(ParseConsoleFile, ReadsAsTheStringParserAndCutsEndlessLines) {
+  const std::string path = std::string(PROBEGATE_TESTDATA) + "/console/6.1-sync-kill.log";
+  const auto text = core::read_file(path);
+  ASSERT_TRUE(text);
+  const auto from_file = parse_console_file(path);
+  ASSERT_TRUE(from_file);
+  const auto from_text = parse_console(*text);
+  EXPECT_EQ(from_file->lines, from_text.lines);
+  EXPECT_EQ(from_file->facts.size(), from_text.facts.size());
+  EXPECT_EQ(from_file->probes.size(), from_text.probes.size());
+  EXPECT_EQ(from_file->udev.size(), from_text.udev.size());
+
+  auto tmp = core::TempDir::create(std::filesystem::temp_directory_path(), "pg-console-");
+  ASSERT_TRUE(tmp);
+  const auto endless = tmp->path() / "endless.log";
+  ASSERT_TRUE(core::write_file_atomic(endless, std::string(200 * 1024, 'x') + "\nend\n"));
+  const auto cut = parse_console_file(endless);
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(cut->lines, 5u) << "64 KiB pieces, as the process runner cuts them";
+  EXPECT_FALSE(parse_console_file(tmp->path() / "missing.log"));
 }
 
 } // namespace

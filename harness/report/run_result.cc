@@ -35,6 +35,7 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
           {"panic_line", opt(o.panic_line)},
           {"oops_line", opt(o.oops_line)},
           {"oops_rip", opt(o.oops_rip)},
+          {"console_records_dropped", o.console_records_dropped},
           {"time_to_available_s", opt(o.time_to_available_s)},
           {"init_module_returned_s", opt(o.init_module_returned_s)},
           {"guest_module_async_probe", opt(o.guest_module_async_probe)},

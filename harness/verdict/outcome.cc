@@ -23,6 +23,7 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   o.oops_line = log.oops;
   o.oops_rip = log.oops_rip;
   o.infra_error = log.initramfs_error;
+  o.console_records_dropped = log.dropped_records;
 
   // Bound = what the probes created, as the agent saw it after the waits
   // (FACTS.md: the driver link appears before probe ends, so it is no proof).

@@ -39,6 +39,9 @@ struct Outcome {
   std::optional<int> devices_at_modprobe_return;
   std::optional<int> loader_pid;
   std::vector<UdevKill> udev_kills;
+  // Console records the parser dropped (a flood, console::k_max_records):
+  // then the facts are incomplete and the run cannot pass.
+  size_t console_records_dropped = 0;
   std::optional<std::string> infra_error; // e.g. "Initramfs unpacking failed"
   std::string guest_kernel;               // from the banner
   // /sys/module/module/parameters/async_probe exists in the running kernel

@@ -99,6 +99,11 @@ Verdict judge(const Outcome& o, const Expectations& expect) {
                         actual ? std::to_string(*actual) : "unknown",
                         actual == expect.at_modprobe_return});
   }
+  // A flooded console lost records: what was measured is incomplete, so
+  // the run cannot pass, whatever the other checks say.
+  if (o.console_records_dropped > 0)
+    v.checks.push_back(
+        {"console_records_dropped", "0", std::to_string(o.console_records_dropped), false});
   if (o.infra_error) {
     v.kind = VerdictKind::error;
     v.reason = *o.infra_error;

@@ -102,5 +102,21 @@ TEST(Verdict, KnobSupportDecidesBeforeTheBoot) {
   EXPECT_FALSE(backported->checks[0].pass);
 }
 
+TEST(Verdict, AFloodedConsoleCannotPass) {
+  Outcome o;
+  o.booted = true;
+  o.devices_expected = o.devices_bound = 2;
+  Expectations e;
+  e.boot = true;
+  e.bound = 2;
+  EXPECT_EQ(judge(o, e).kind, VerdictKind::pass);
+  o.console_records_dropped = 12;
+  const auto v = judge(o, e);
+  EXPECT_EQ(v.kind, VerdictKind::fail);
+  ASSERT_FALSE(v.checks.empty());
+  EXPECT_EQ(v.checks.back().name, "console_records_dropped");
+  EXPECT_EQ(v.checks.back().actual, "12");
+}
+
 } // namespace
 } // namespace probegate::verdict
