@@ -32,16 +32,21 @@ struct Ran {
   fs::path dir;
 };
 
-int qemu_processes() {
-  auto runner = proc::make_process_runner();
-  core::Command pgrep;
-  pgrep.argv = {"pgrep", "-c", "-f", "qemu-system-x86_64"};
-  int count = 0;
-  auto ran = runner->run(pgrep, [&](std::string_view line) {
-    count = std::atoi(std::string(line).c_str());
-    return proc::LineAction::keep_going;
-  });
-  return ran ? count : -1;
+// Whether a process still exists (a zombie counts: nobody reaped it). Only
+// the test's own QEMU is looked at (its pid from `probegate -v`): other
+// QEMUs on the machine (a parallel test, another user) are none of its
+// business.
+bool alive(pid_t pid) {
+  return pid > 0 && ::kill(pid, 0) == 0;
+}
+
+// The pid of the first QEMU `probegate -v` reported starting, or 0.
+pid_t first_qemu(std::string_view output) {
+  const auto start = output.find("probegate: $ qemu-system-x86_64");
+  if (start == std::string_view::npos)
+    return 0;
+  const auto at = output.find("[pid ", start);
+  return at == std::string_view::npos ? 0 : std::atoi(output.data() + at + 5);
 }
 
 class BootE2e : public ::testing::Test {
@@ -56,6 +61,10 @@ protected:
 
   Ran boot(std::vector<std::string> args) {
     std::vector<std::string> argv{"boot", "--results", m_results->path().string()};
+    if (!args.empty() && args.front() == "-v") { // a global option: before the subcommand
+      argv.insert(argv.begin(), "-v");
+      args.erase(args.begin());
+    }
     if (std::ranges::find(args, "--kernel") == args.end())
       argv.insert(argv.end(), {"--kernel", "debian:6.1"});
     argv.insert(argv.end(), args.begin(), args.end());
@@ -126,20 +135,20 @@ TEST_F(BootE2e, DefaultUdevTimeoutLetsSyncProbesFinish) {
 }
 
 TEST_F(BootE2e, DeadlineTooShortNeverPassesAndLeavesNoQemu) {
-  const int before = qemu_processes();
-  const auto ran = boot(
-      {"--devices", "2", "--probe-delay-ms", "30000", "--deadline", "20", "--expect-bound", "2"});
+  const auto ran = boot({"-v", "--devices", "2", "--probe-delay-ms", "30000", "--deadline", "20",
+                         "--expect-bound", "2"});
   EXPECT_TRUE(ran.exit_code == 1 || ran.exit_code == 3) << ran.output;
   EXPECT_NE(ran.result.value("verdict", ""), "pass");
   EXPECT_FALSE(ran.result.at("outcome").at("booted").get<bool>());
-  EXPECT_EQ(qemu_processes(), before) << "a QEMU was left running";
+  const pid_t qemu = first_qemu(ran.output);
+  ASSERT_GT(qemu, 0) << "probegate -v never reported starting QEMU:\n" << ran.output;
+  EXPECT_FALSE(alive(qemu)) << "QEMU " << qemu << " was left running";
 }
 
 // Starts `probegate -v boot` with a case that runs for minutes of guest
 // time, waits until it reports QEMU's pid, signals it, returns its status.
 struct Signalled {
   int status = 0;
-  int qemu_before = 0;
   pid_t qemu = 0;
   bool qemu_gone = false; // QEMU exited within a bound after the signal
 };
@@ -150,7 +159,6 @@ struct Signalled {
 Signalled run_and_signal(const std::vector<std::string>& args, std::string_view when_seen,
                          int signal) {
   Signalled out;
-  out.qemu_before = qemu_processes();
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0)
     return out;
@@ -206,7 +214,7 @@ TEST_F(BootE2e, CtrlCExits130AndLeavesNoQemu) {
   ASSERT_TRUE(WIFEXITED(ran.status)) << "probegate died of the signal instead of handling it";
   EXPECT_EQ(WEXITSTATUS(ran.status), 130);
   EXPECT_TRUE(ran.qemu_gone);
-  EXPECT_EQ(qemu_processes(), ran.qemu_before);
+  EXPECT_FALSE(alive(ran.qemu));
   // What was written is complete: a result.json that says so, no partial files.
   int results = 0;
   for (const auto& entry : fs::recursive_directory_iterator(m_results->path())) {
