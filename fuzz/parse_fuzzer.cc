@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text_out = report::render_text(result);
   fuzz::terminal_safe(text_out, "parse-text-terminal-safe");
   const std::string json_out =
-      report::to_json(result).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+      report::to_json(result).dump(2, ' ', true, nlohmann::json::error_handler_t::replace);
   fuzz::terminal_safe(json_out, "parse-json-terminal-safe");
   const auto back = nlohmann::json::parse(json_out, nullptr, false);
   fuzz::invariant(!back.is_discarded() &&

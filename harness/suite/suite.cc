@@ -9,7 +9,9 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace probegate::suite {
@@ -73,6 +75,37 @@ core::Result<std::vector<std::string>> keys_of(const YAML::Node& map, const Loca
     keys.push_back(key);
   }
   return keys;
+}
+
+// Where a second YAML document starts, if there is one. Not YAML::LoadAll:
+// on some malformed streams it never returns (found by the suite fuzzer);
+// the parser is asked for two documents at most.
+std::optional<YAML::Mark> second_document(std::string_view text) {
+  struct Starts final : YAML::EventHandler {
+    std::optional<YAML::Mark> start;
+    void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  };
+  try {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    Starts first, second;
+    if (!parser.HandleNextDocument(first) || !parser.HandleNextDocument(second))
+      return std::nullopt;
+    return second.start;
+  } catch (const YAML::Exception& e) {
+    return e.mark; // the first document parsed (YAML::Load did): a broken second one
+  }
 }
 
 bool is_option(const std::string& key) {
@@ -143,12 +176,7 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
   const Located loc{std::string(file)};
   YAML::Node root;
   try {
-    const auto documents = YAML::LoadAll(std::string(text));
-    if (documents.size() > 1)
-      return loc.error(documents[1].Mark(), "a suite file holds one YAML document; this is a "
-                                            "second one (after '---'): make it a suite of its own");
-    if (!documents.empty())
-      root = documents[0];
+    root = YAML::Load(std::string(text));
   } catch (const YAML::DeepRecursion& e) {
     return loc.error(e.mark, "the YAML nests too deep (a suite needs three levels or so)");
   } catch (const YAML::Exception& e) {
@@ -156,6 +184,9 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
   }
   if (!root.IsMap())
     return loc.error(root.Mark(), "a suite is a map with the keys {}", fmt::join(k_top_keys, ", "));
+  if (auto second = second_document(text))
+    return loc.error(*second, "a suite file holds one YAML document; this is a second one (after "
+                              "'---'): make it a suite of its own");
   Suite suite;
   suite.name = std::filesystem::path(file).stem().string();
   Options defaults, matrix;
