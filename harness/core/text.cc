@@ -66,4 +66,34 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+size_t first_unsafe_byte(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+        return i;
+      ++i;
+      continue;
+    }
+    const size_t length = c >= 0xC2 && c <= 0xDF   ? 2
+                          : c >= 0xE0 && c <= 0xEF ? 3
+                          : c >= 0xF0 && c <= 0xF4 ? 4
+                                                   : 0;
+    if (length == 0 || i + length > text.size())
+      return i;
+    unsigned code = c & (length == 2 ? 0x1Fu : length == 3 ? 0x0Fu : 0x07u);
+    for (size_t k = 1; k < length; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80)
+        return i;
+      code = (code << 6) | (cc & 0x3Fu);
+    }
+    const unsigned min = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000;
+    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF) || code <= 0x9F)
+      return i;
+    i += length;
+  }
+  return std::string_view::npos;
+}
+
 } // namespace probegate::core

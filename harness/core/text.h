@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -13,5 +14,11 @@ std::string sanitize_utf8(std::string_view text);
 // bells, carriage returns, U+009B CSI) replaced by a space: safe to print on
 // a terminal.
 std::string printable(std::string_view text);
+
+// Text that may reach a terminal: valid UTF-8 without C0 controls (but
+// newline and tab), DEL or C1 controls (U+0080..U+009F, e.g. U+009B CSI).
+// The offset of the first byte that breaks this, or npos. The tests and
+// the fuzzers check probegate's output with it.
+size_t first_unsafe_byte(std::string_view text);
 
 } // namespace probegate::core

@@ -34,5 +34,18 @@ TEST(Printable, RemovesC0AndC1Controls) {
       << "printable non-ASCII stays";
 }
 
+TEST(FirstUnsafeByte, FindsControlsAndBrokenUtf8) {
+  EXPECT_EQ(first_unsafe_byte("plain text\n\ttab \xe2\x9c\x93"), std::string_view::npos);
+  EXPECT_EQ(first_unsafe_byte("ab\x1b[2J"), 2u); // ESC
+  EXPECT_EQ(first_unsafe_byte("a\x7f"), 1u);     // DEL
+  EXPECT_EQ(first_unsafe_byte("x\xc2\x9b"
+                              "2J"),
+            1u);                                    // C1 CSI as UTF-8
+  EXPECT_EQ(first_unsafe_byte("x\xff"), 1u);        // never UTF-8
+  EXPECT_EQ(first_unsafe_byte("x\xe2\x9c"), 1u);    // cut short
+  EXPECT_EQ(first_unsafe_byte("\xc0\xaf"), 0u);     // overlong
+  EXPECT_EQ(first_unsafe_byte("\xed\xa0\x80"), 0u); // a surrogate
+}
+
 } // namespace
 } // namespace probegate::core

@@ -4,6 +4,7 @@
 // names the file:line:column or the option, before anything boots, and puts
 // nothing raw on the terminal. Wall times are printed, never asserted.
 #include "core/files.h"
+#include "core/text.h"
 #include "proc/process_runner.h"
 
 #include <algorithm>
@@ -226,38 +227,6 @@ std::vector<Entry> all_entries() {
   return out;
 }
 
-// Valid UTF-8 without C0 controls (but newline and tab), DEL or C1 controls:
-// the offset of the first byte that breaks this, or npos.
-size_t first_unsafe_byte(std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-        return i;
-      ++i;
-      continue;
-    }
-    const size_t length = c >= 0xC2 && c <= 0xDF   ? 2
-                          : c >= 0xE0 && c <= 0xEF ? 3
-                          : c >= 0xF0 && c <= 0xF4 ? 4
-                                                   : 0;
-    if (length == 0 || i + length > text.size())
-      return i;
-    unsigned code = c & (length == 2 ? 0x1Fu : length == 3 ? 0x0Fu : 0x07u);
-    for (size_t k = 1; k < length; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xC0) != 0x80)
-        return i;
-      code = (code << 6) | (cc & 0x3Fu);
-    }
-    const unsigned min = length == 2 ? 0x80 : length == 3 ? 0x800 : 0x10000;
-    if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF) || code <= 0x9F)
-      return i;
-    i += length;
-  }
-  return std::string_view::npos;
-}
-
 std::string visible(std::string_view text) {
   std::string out;
   for (char ch : text) {
@@ -419,7 +388,7 @@ TEST_P(Malformed, Exits2BeforeAnythingBoots) {
   EXPECT_EQ(ran.output.find("booting"), std::string::npos) << "something booted";
   EXPECT_FALSE(ran.timed_out) << "probegate hung for 120 s";
 
-  const size_t unsafe = first_unsafe_byte(ran.output);
+  const size_t unsafe = core::first_unsafe_byte(ran.output);
   const bool fragment = ran.output.find(e.fragment) != std::string::npos;
   const bool clean = ran.signal == 0 && ran.exit_code == 2 && fragment &&
                      unsafe == std::string::npos && ran.output.find(":0:0:") == std::string::npos &&
