@@ -32,23 +32,6 @@ struct Ran {
   fs::path dir;
 };
 
-// Whether a process still exists (a zombie counts: nobody reaped it). Only
-// the test's own QEMU is looked at (its pid from `probegate -v`): other
-// QEMUs on the machine (a parallel test, another user) are none of its
-// business.
-bool alive(pid_t pid) {
-  return pid > 0 && ::kill(pid, 0) == 0;
-}
-
-// The pid of the first QEMU `probegate -v` reported starting, or 0.
-pid_t first_qemu(std::string_view output) {
-  const auto start = output.find("probegate: $ qemu-system-x86_64");
-  if (start == std::string_view::npos)
-    return 0;
-  const auto at = output.find("[pid ", start);
-  return at == std::string_view::npos ? 0 : std::atoi(output.data() + at + 5);
-}
-
 class BootE2e : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -140,9 +123,9 @@ TEST_F(BootE2e, DeadlineTooShortNeverPassesAndLeavesNoQemu) {
   EXPECT_TRUE(ran.exit_code == 1 || ran.exit_code == 3) << ran.output;
   EXPECT_NE(ran.result.value("verdict", ""), "pass");
   EXPECT_FALSE(ran.result.at("outcome").at("booted").get<bool>());
-  const pid_t qemu = first_qemu(ran.output);
+  const pid_t qemu = e2e::qemu_pid(ran.output);
   ASSERT_GT(qemu, 0) << "probegate -v never reported starting QEMU:\n" << ran.output;
-  EXPECT_FALSE(alive(qemu)) << "QEMU " << qemu << " was left running";
+  EXPECT_FALSE(e2e::alive(qemu)) << "QEMU " << qemu << " was left running";
 }
 
 // Starts `probegate -v boot` with a case that runs for minutes of guest
@@ -181,11 +164,8 @@ Signalled run_and_signal(const std::vector<std::string>& args, std::string_view 
   while (std::fgets(line.data(), line.size(), err) != nullptr) {
     const std::string_view text(line.data());
     seen = seen || text.find(when_seen) != std::string_view::npos;
-    if (seen && text.starts_with("probegate: $ qemu-system-x86_64")) {
-      const auto at = text.rfind("[pid ");
-      out.qemu = std::atoi(line.data() + at + 5);
+    if (seen && (out.qemu = e2e::qemu_pid(text)) > 0)
       break;
-    }
   }
   int qemu_fd = out.qemu > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, out.qemu, 0)) : -1;
   ::kill(pid, signal);
@@ -214,7 +194,7 @@ TEST_F(BootE2e, CtrlCExits130AndLeavesNoQemu) {
   ASSERT_TRUE(WIFEXITED(ran.status)) << "probegate died of the signal instead of handling it";
   EXPECT_EQ(WEXITSTATUS(ran.status), 130);
   EXPECT_TRUE(ran.qemu_gone);
-  EXPECT_FALSE(alive(ran.qemu));
+  EXPECT_FALSE(e2e::alive(ran.qemu));
   // What was written is complete: a result.json that says so, no partial files.
   int results = 0;
   for (const auto& entry : fs::recursive_directory_iterator(m_results->path())) {

@@ -3,9 +3,14 @@
 
 #include "proc/process_runner.h"
 
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
+#include <sys/types.h>
 #include <vector>
 
 namespace probegate::e2e {
@@ -53,6 +58,25 @@ inline Captured run_probegate(const std::vector<std::string>& args,
   else
     out.output += ran.error().message;
   return out;
+}
+
+// Whether a process still exists (a zombie counts: nobody reaped it). The
+// tests look only at their own QEMU (its pid from `probegate -v`): other
+// QEMUs on the machine (a parallel test, another user) are none of theirs.
+inline bool alive(pid_t pid) {
+  return pid > 0 && ::kill(pid, 0) == 0;
+}
+
+// The pid of the first QEMU that `probegate -v` reports starting in `text`
+// (one line or a whole output: "probegate: $ qemu-system-x86_64 … [pid N]"),
+// or 0.
+inline pid_t qemu_pid(std::string_view text) {
+  const auto start = text.find("probegate: $ qemu-system-x86_64");
+  if (start == std::string_view::npos)
+    return 0;
+  const auto end = std::min(text.find('\n', start), text.size());
+  const auto at = text.substr(0, end).rfind("[pid ");
+  return at == std::string_view::npos || at < start ? 0 : std::atoi(text.data() + at + 5);
 }
 
 // The one session directory `probegate run` made under `results`.

@@ -15,7 +15,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <sys/mount.h>
 
 namespace probegate {
@@ -42,12 +41,10 @@ WatchedRun run_watching_qemu(const std::vector<std::string>& args,
   command.timeout = std::chrono::minutes(10);
   WatchedRun out;
   pid_t& qemu = out.qemu;
-  static const std::regex started(R"(qemu-system-x86_64 .*\[pid (\d+)\])");
   auto ran = runner->run(command, [&](std::string_view line) {
     out.output.append(line).push_back('\n');
-    std::match_results<std::string_view::const_iterator> m;
-    if (!qemu && std::regex_search(line.begin(), line.end(), m, started))
-      qemu = std::stoi(m[1].str());
+    if (!qemu)
+      qemu = e2e::qemu_pid(line);
     // Mid-boot: the guest's udevd runs (its agent fact on the console).
     // The kill comes from outside probegate.
     if (qemu && kill_when && !out.killed && line.find(*kill_when) != std::string_view::npos) {
@@ -61,10 +58,6 @@ WatchedRun run_watching_qemu(const std::vector<std::string>& args,
   return out;
 }
 
-bool alive(pid_t pid) {
-  return ::kill(pid, 0) == 0;
-}
-
 TEST(FaultsE2e, QemuKilledFromOutsideIsAnInfrastructureError) {
   if (!e2e::skip_reason().empty())
     GTEST_SKIP() << e2e::skip_reason();
@@ -76,7 +69,7 @@ TEST(FaultsE2e, QemuKilledFromOutsideIsAnInfrastructureError) {
                                      "event=udevd-started");
   ASSERT_NE(ran.killed, 0) << "QEMU never started:\n" << ran.output;
   EXPECT_EQ(ran.exit_code, 3) << ran.output;
-  EXPECT_FALSE(alive(ran.killed));
+  EXPECT_FALSE(e2e::alive(ran.killed));
   fs::path run_dir;
   for (const auto& e : fs::directory_iterator(tmp->path()))
     run_dir = e.path();
@@ -113,7 +106,7 @@ TEST_P(InjectedFault, HasItsOwnOutcomeAndLeavesNoQemu) {
                         std::nullopt);
   ASSERT_NE(ran.qemu, 0) << "QEMU never started:\n" << ran.output;
   EXPECT_EQ(ran.exit_code, row.exit_code) << ran.output;
-  EXPECT_FALSE(alive(ran.qemu)) << "QEMU " << ran.qemu << " outlived probegate";
+  EXPECT_FALSE(e2e::alive(ran.qemu)) << "QEMU " << ran.qemu << " outlived probegate";
   const fs::path run_dir = e2e::only_session(tmp->path());
   const auto result = nlohmann::json::parse(*core::read_file(run_dir / "result.json"));
   EXPECT_EQ(result.at("verdict"), row.verdict) << result.dump(2);
