@@ -306,18 +306,21 @@ int cmd_run(const RunCommand& o) {
     return report_error(core::Error{core::ErrorKind::usage, "--jobs must be 1 to 64"});
   // Every kernel is parsed, then resolved and fetched, before anything is
   // created or booted; an error names where the suite gives that kernel.
-  std::map<std::string, std::string> kernels; // ref -> where the suite gives it
+  // ref text -> (the parsed ref, where the suite first gives it)
+  std::map<std::string, std::pair<kernel::KernelRef, std::string>> kernels;
   for (const auto& c : cases) {
-    if (auto ref = kernel::parse_kernel_ref(c.spec.kernel); !ref)
+    if (kernels.contains(c.spec.kernel))
+      continue;
+    auto ref = kernel::parse_kernel_ref(c.spec.kernel);
+    if (!ref)
       return report_error(core::with_context(ref.error(), c.kernel_where));
-    kernels.emplace(c.spec.kernel, c.kernel_where);
+    kernels.emplace(c.spec.kernel, std::pair{std::move(*ref), c.kernel_where});
   }
   auto runner = proc::make_process_runner(g_verbose);
-  for (const auto& [k, where] : kernels) {
-    kernel::KernelStore store(*runner, core::cache_root(), progress);
-    if (auto fetched = store.fetch(*kernel::parse_kernel_ref(k)); !fetched)
-      return report_error(core::with_context(fetched.error(), where));
-  }
+  kernel::KernelStore store(*runner, core::cache_root(), progress);
+  for (const auto& [text, ref_where] : kernels)
+    if (auto fetched = store.fetch(ref_where.first); !fetched)
+      return report_error(core::with_context(fetched.error(), ref_where.second));
 
   const auto stamp = time_stamp();
   drivers::SuiteOptions options;
