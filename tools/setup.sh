@@ -47,6 +47,13 @@ build() {
   done
 }
 
+# Smoke runs the probegate binary only: its test binaries are not built.
+build_cli() {
+  say "building probegate (release)"
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target probegate
+}
+
 smoke() {
   say "smoke: the udev-kill failure and its fixes on debian:6.1 (suites/smoke.yaml)"
   build/release/harness/probegate run suites/smoke.yaml
@@ -57,6 +64,8 @@ format_check() {
   find harness \( -name '*.cc' -o -name '*.h' \) -exec clang-format --dry-run -Werror {} +
   say "shellcheck"
   shellcheck images/init tools/*.sh bench/*.sh .ci/run
+  say "docs: links and citations"
+  tools/check-docs.sh
 }
 
 tests() {
@@ -64,13 +73,26 @@ tests() {
   say "unit tests (ASan + UBSan)"
   ctest --preset unit -j2
   say "end-to-end tests (real QEMU, real Debian kernel, real udevd)"
-  ctest --preset e2e
+  local log rc=0
+  log=$(mktemp)
+  ctest --preset e2e 2>&1 | tee "$log" || rc=$?
+  # A run that booted nothing must not pass: count the e2e tests that ran.
+  local passed skipped
+  passed=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$log" || true)
+  skipped=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*Skipped' "$log" || true)
+  rm -f "$log"
+  say "e2e: $passed passed, $skipped skipped"
+  [ "$rc" -eq 0 ] || return "$rc"
+  if [ "$passed" -eq 0 ]; then
+    say "no end-to-end test ran: failing"
+    return 1
+  fi
 }
 
 case "${1:-}" in
   deps) deps ;;
   build) deps; build release asan ;;
-  smoke) deps; build release; smoke ;;
+  smoke) deps; build_cli; smoke ;;
   test) deps; build release asan; tests ;;
   *) echo "usage: tools/setup.sh smoke|test|deps|build" >&2; exit 2 ;;
 esac

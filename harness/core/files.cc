@@ -212,6 +212,24 @@ fs::path cache_root() {
   return fs::path(home && *home ? home : "/tmp") / ".cache" / "probegate";
 }
 
+fs::path runtime_root() {
+  if (const char* own = std::getenv("PROBEGATE_RUNTIME_DIR"); own && *own)
+    return own;
+  if (::geteuid() == 0)
+    return "/run/probegate";
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg)
+    return fs::path(xdg) / "probegate";
+  std::error_code ec;
+  return fs::temp_directory_path(ec) / fmt::format("probegate-{}", ::geteuid());
+}
+
+std::string host_boot_id() {
+  auto id = read_file("/proc/sys/kernel/random/boot_id");
+  if (!id || id->empty())
+    return "unknown";
+  return id->substr(0, id->find('\n'));
+}
+
 fs::path data_root() {
   if (const char* own = std::getenv("PROBEGATE_DATA_DIR"); own && *own)
     return own;

@@ -61,6 +61,13 @@ private:
 
 // $PROBEGATE_CACHE, else $XDG_CACHE_HOME/probegate, else ~/.cache/probegate.
 fs::path cache_root();
+// Host-wide state that lasts until the host reboots and is shared by every
+// cache of the host (the KVM probe's answer): $PROBEGATE_RUNTIME_DIR, else
+// /run/probegate for root, else $XDG_RUNTIME_DIR/probegate, else
+// <tmp>/probegate-<uid>.
+fs::path runtime_root();
+// The host's boot ID (/proc/sys/kernel/random/boot_id), or "unknown".
+std::string host_boot_id();
 // Where guest-modules/ and images/ live: $PROBEGATE_DATA_DIR, else the source
 // tree the binary was built from.
 fs::path data_root();

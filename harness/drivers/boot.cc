@@ -96,8 +96,9 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
         core::Error{core::ErrorKind::infra,
                     fmt::format("cannot create {}: {}", result.dir.string(), ec.message())});
 
-  // Knob: a kernel that lacks the case's knob skips it (FACTS.md: 5.10 has
-  // no module.async_probe); read from the image, not guessed from the version.
+  // Knob: a kernel that lacks the case's knob skips it
+  // (docs/FACTS.md "Kernel history of the async-probe knobs": 5.10 has no
+  // module.async_probe); read from the image, not guessed from the version.
   std::string knob(spec::required_knob(spec));
   const auto has_knob = kernel->knobs.find(knob);
   bool knob_present = has_knob != kernel->knobs.end() && has_knob->second;
@@ -182,11 +183,12 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
 
   // Accelerator: KVM only where a real tiny boot proved it works.
   stage = Clock::now();
-  auto accel = vm::choose_accel(spec.accel, env.runner, kernel->vmlinux, env.cache);
+  auto accel = vm::choose_accel(spec.accel, env.runner, kernel->vmlinux);
   if (!accel)
     return fail(accel.error());
   result.accel = accel->accel == vm::Accel::kvm ? "kvm" : "tcg";
   result.accel_reason = accel->reason;
+  result.accel_probe_bound_s = accel->probe_bound_s;
   result.stage_s["accel"] = seconds_since(stage);
 
   // Boot: stream the console into the parser; stop at the guest deadline.

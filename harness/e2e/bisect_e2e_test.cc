@@ -20,7 +20,7 @@ nlohmann::json bisect_log(const fs::path& results) {
 // async_probe=0 meant "async" until 6.0: the first line where it stopped is 6.1.
 TEST(BisectE2e, NamesTheFirstLineWhereAsyncProbeZeroStoppedMeaningAsync) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-bisect-");
   ASSERT_TRUE(tmp);
   const auto ran = e2e::run_probegate(
@@ -43,7 +43,7 @@ TEST(BisectE2e, NamesTheFirstLineWhereAsyncProbeZeroStoppedMeaningAsync) {
 // 10 s: the kill lands at 10..11 s, so floor(10/2.4) = floor(11/2.4) = 4.
 TEST(BisectE2e, ParamFindsTheCapacityOfASyncProbe) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-bisect-");
   ASSERT_TRUE(tmp);
   const auto ran = e2e::run_probegate({"bisect", "--kernel", "debian:6.1", "--param",

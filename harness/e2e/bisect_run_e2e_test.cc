@@ -35,9 +35,9 @@ e2e::Captured sh(const std::string& script, const fs::path& cwd = {}) {
 
 TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   if (!fs::exists("/usr/bin/git"))
-    GTEST_SKIP() << "git is not installed";
+    PROBEGATE_E2E_SKIP() << "git is not installed";
   // The 6.1 source, unpacked by `kernels build` (which also proves the
   // tinyconfig build works before the bisection relies on it).
   const auto built = e2e::run_probegate({"kernels", "build", "--source", "linux-source-6.1"});

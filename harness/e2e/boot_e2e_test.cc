@@ -36,7 +36,7 @@ class BootE2e : public ::testing::Test {
 protected:
   void SetUp() override {
     if (!e2e::skip_reason().empty())
-      GTEST_SKIP() << e2e::skip_reason();
+      PROBEGATE_E2E_SKIP() << e2e::skip_reason();
     auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-e2e-");
     ASSERT_TRUE(tmp);
     m_results.emplace(std::move(*tmp));

@@ -174,11 +174,6 @@ int count(std::string_view text, std::string_view what) {
   return n;
 }
 
-bool is_empty_dir(const fs::path& dir) {
-  std::error_code ec;
-  return !fs::exists(dir, ec) || fs::is_empty(dir, ec);
-}
-
 // The one kernel in a cache.
 std::string only_release(const fs::path& cache) {
   std::string release;
@@ -192,7 +187,7 @@ class CacheE2e : public ::testing::Test {
 protected:
   void SetUp() override {
     if (!e2e::skip_reason().empty())
-      GTEST_SKIP() << e2e::skip_reason();
+      PROBEGATE_E2E_SKIP() << e2e::skip_reason();
     auto dir = core::TempDir::create("/var/tmp", "probegate-cache-e2e-");
     ASSERT_TRUE(dir);
     m_dir.emplace(std::move(*dir));
@@ -208,8 +203,8 @@ TEST_F(CacheE2e, ADownloadThatFailsIsAnInfrastructureErrorAndLeavesNothing) {
   const auto ran = e2e::run_probegate({"kernels", "fetch", "debian:6.1"}, broken);
   EXPECT_EQ(ran.exit_code, 3) << ran.output;
   EXPECT_NE(ran.output.find("downloading"), std::string::npos) << ran.output;
-  EXPECT_TRUE(is_empty_dir(cache() / "kernels")) << "a half-fetched kernel was kept";
-  EXPECT_TRUE(is_empty_dir(cache() / "tmp")) << "the download's scratch was left behind";
+  EXPECT_EQ(e2e::leftovers(cache() / "kernels"), "") << "a half-fetched kernel was kept";
+  EXPECT_EQ(e2e::leftovers(cache() / "tmp"), "") << "the download's scratch was left behind";
 }
 
 TEST_F(CacheE2e, ATruncatedDownloadIsAnInfrastructureErrorAndLeavesNothing) {
@@ -221,8 +216,8 @@ TEST_F(CacheE2e, ATruncatedDownloadIsAnInfrastructureErrorAndLeavesNothing) {
   EXPECT_GT(proxy.truncated(), 0) << "apt never asked the proxy for a .deb:\n" << ran.output;
   EXPECT_EQ(ran.exit_code, 3) << ran.output;
   std::cout << ran.output.substr(ran.output.rfind("E: ")) << "\n";
-  EXPECT_TRUE(is_empty_dir(cache() / "kernels")) << "a truncated kernel was kept";
-  EXPECT_TRUE(is_empty_dir(cache() / "tmp"));
+  EXPECT_EQ(e2e::leftovers(cache() / "kernels"), "") << "a truncated kernel was kept";
+  EXPECT_EQ(e2e::leftovers(cache() / "tmp"), "");
 }
 
 // Two boots at once into one empty cache: one download, one module build,
@@ -266,7 +261,7 @@ TEST_F(CacheE2e, TwoRunsShareOneDownloadAndADamagedEntryIsFetchedAgain) {
       << again.output;
   EXPECT_EQ(count(again.output, "downloading 6.1."), 1) << again.output;
   EXPECT_EQ(core::sha256_file(entry / "vmlinux").value_or(""), *original);
-  EXPECT_TRUE(is_empty_dir(cache() / "tmp")) << "the damaged entry was left behind";
+  EXPECT_EQ(e2e::leftovers(cache() / "tmp"), "") << "the damaged entry was left behind";
 
   // A header cut short is found by its size.
   const fs::path kbuild_makefile =

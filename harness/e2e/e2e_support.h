@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <gtest/gtest.h>
 #include <map>
 #include <string>
 #include <string_view>
@@ -14,6 +15,24 @@
 #include <vector>
 
 namespace probegate::e2e {
+
+// Under CI=true an end-to-end test that cannot run fails: a CI run whose
+// tests all skipped (a mirror hiccup, a missing tool) must not pass with
+// nothing booted.
+inline bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string_view(ci) == "true";
+}
+
+// `PROBEGATE_E2E_SKIP() << why;` skips the test, or fails it under CI=true.
+// Like GTEST_SKIP(), it returns from the (void) function it is used in.
+#define PROBEGATE_E2E_SKIP()                                                                       \
+  return ::testing::internal::AssertHelper(                                                        \
+             ::probegate::e2e::in_ci() ? ::testing::TestPartResult::kFatalFailure                  \
+                                       : ::testing::TestPartResult::kSkip,                         \
+             __FILE__, __LINE__,                                                                   \
+             ::probegate::e2e::in_ci() ? "CI=true: an e2e test that cannot run fails, never skips" \
+                                       : "Skipped") = ::testing::Message()
 
 // Why the real-boot tests cannot run here (no QEMU, no Debian kernel to
 // fetch), or "" when they can. Asked once per test binary.
@@ -77,6 +96,20 @@ inline pid_t qemu_pid(std::string_view text) {
   const auto end = std::min(text.find('\n', start), text.size());
   const auto at = text.substr(0, end).rfind("[pid ");
   return at == std::string_view::npos || at < start ? 0 : std::atoi(text.data() + at + 5);
+}
+
+// What a directory holds, one name a line in order, or "" when it is empty
+// or missing: `EXPECT_EQ(e2e::leftovers(dir), "")` then says what was left.
+inline std::string leftovers(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& n : names)
+    out += n + "\n";
+  return out;
 }
 
 // The one session directory `probegate run` made under `results`.

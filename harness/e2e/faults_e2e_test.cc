@@ -60,7 +60,7 @@ WatchedRun run_watching_qemu(const std::vector<std::string>& args,
 
 TEST(FaultsE2e, QemuKilledFromOutsideIsAnInfrastructureError) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-faults-");
   ASSERT_TRUE(tmp);
   const auto ran = run_watching_qemu({"boot", "--console", "--kernel", "debian:6.1", "--devices",
@@ -95,7 +95,7 @@ class InjectedFault : public ::testing::TestWithParam<Injected> {};
 
 TEST_P(InjectedFault, HasItsOwnOutcomeAndLeavesNoQemu) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   const Injected row = GetParam();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-faults-");
   ASSERT_TRUE(tmp);
@@ -131,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(FaultsE2e, RetriesRunTheCaseAgainAfterQemuWasKilled) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-faults-");
   ASSERT_TRUE(tmp);
   const auto ran = run_watching_qemu({"run", PROBEGATE_TESTDATA "/suites/one-slow.yaml",
@@ -154,13 +154,14 @@ TEST(FaultsE2e, RetriesRunTheCaseAgainAfterQemuWasKilled) {
 // nothing is half-written, no further case boots, the session stays marked.
 TEST(FaultsE2e, AFullResultsFileSystemStopsTheSessionAndKeepsWhatWasWritten) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-fullfs-");
   ASSERT_TRUE(tmp);
   const fs::path results = tmp->path() / "results";
   fs::create_directories(results);
   if (::mount("tmpfs", results.c_str(), "tmpfs", 0, "size=96k") != 0)
-    GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): " << std::strerror(errno);
+    PROBEGATE_E2E_SKIP() << "cannot mount a small tmpfs here (needs root): "
+                         << std::strerror(errno);
   struct Unmount {
     fs::path dir;
     ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }

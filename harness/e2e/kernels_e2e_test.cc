@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 
 TEST(KernelsE2e, AsyncProbeZeroAndModuleDefaultOnEveryLine) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-kernels-");
   ASSERT_TRUE(tmp);
   const auto ran =

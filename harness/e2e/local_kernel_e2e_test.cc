@@ -26,7 +26,7 @@ class LocalKernelE2e : public ::testing::Test {
 protected:
   void SetUp() override {
     if (!e2e::skip_reason().empty())
-      GTEST_SKIP() << e2e::skip_reason();
+      PROBEGATE_E2E_SKIP() << e2e::skip_reason();
     auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-local-");
     ASSERT_TRUE(tmp);
     m_results.emplace(std::move(*tmp));
@@ -61,7 +61,7 @@ TEST_F(LocalKernelE2e, SourceBuildBootsAsATree) {
   const auto built = e2e::run_probegate({"kernels", "build", "--source", "linux-source-6.1"});
   if (built.exit_code == 3 &&
       built.output.find("downloading linux-source-6.1") != std::string::npos)
-    GTEST_SKIP() << "cannot download linux-source-6.1:\n" << built.output;
+    PROBEGATE_E2E_SKIP() << "cannot download linux-source-6.1:\n" << built.output;
   ASSERT_EQ(built.exit_code, 0) << built.output;
   const std::string ref = line_starting(built.output, "tree:");
   ASSERT_FALSE(ref.empty()) << built.output;

@@ -5,6 +5,7 @@
 // nothing raw on the terminal. Wall times are printed, never asserted.
 #include "core/files.h"
 #include "core/text.h"
+#include "e2e/e2e_support.h"
 #include "proc/process_runner.h"
 
 #include <algorithm>
@@ -361,9 +362,9 @@ TEST_P(Malformed, Exits2BeforeAnythingBoots) {
   if (e.name.starts_with("generated_"))
     make_generated(e.name.substr(10));
   if (e.needs_index && !no_index_reason().empty())
-    GTEST_SKIP() << no_index_reason();
+    PROBEGATE_E2E_SKIP() << no_index_reason();
   if (e.as_nobody && ::geteuid() == 0 && !fs::exists("/usr/bin/setpriv"))
-    GTEST_SKIP() << "root reads a mode-000 file, and setpriv (util-linux) is missing";
+    PROBEGATE_E2E_SKIP() << "root reads a mode-000 file, and setpriv (util-linux) is missing";
   e.as_nobody = e.as_nobody && ::geteuid() == 0;
   for (auto& a : e.args)
     a = replace_all(a, "{tmp}", tmp);

@@ -28,7 +28,7 @@ nlohmann::json table_of_one_run(const fs::path& results) {
 
 TEST(MatrixE2e, KnobTableTwiceWithIdenticalCells) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   auto first = core::TempDir::create(fs::temp_directory_path(), "probegate-matrix-");
   auto second = core::TempDir::create(fs::temp_directory_path(), "probegate-matrix-");
   ASSERT_TRUE(first && second);

@@ -24,7 +24,7 @@ protected:
 
 TEST_F(RunE2e, WrongExpectationExits1AndJunitNamesTheCheck) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   const auto ran = e2e::run_probegate({"run", PROBEGATE_TESTDATA "/suites/one-wrong.yaml", "--jobs",
                                        "2", "--results", m_tmp->path().string()});
   EXPECT_EQ(ran.exit_code, 1) << ran.output;
@@ -52,7 +52,7 @@ TEST_F(RunE2e, WrongExpectationExits1AndJunitNamesTheCheck) {
 
 TEST_F(RunE2e, KnobsSuitePassesOnDebian61) {
   if (!e2e::skip_reason().empty())
-    GTEST_SKIP() << e2e::skip_reason();
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
   const auto ran = e2e::run_probegate(
       {"run", PROBEGATE_SOURCE_DIR "/suites/knobs.yaml", "--results", m_tmp->path().string()});
   EXPECT_EQ(ran.exit_code, 0) << ran.output;

@@ -49,7 +49,8 @@ std::vector<DebianSuite> debian_suites(std::string_view mirror, std::string_view
 // glibc than the host's.
 std::optional<int> glibc_minor_needed(std::string_view elf);
 // `make` variables that let the host's gcc-12 build a module for a kernel
-// configured with a newer gcc (FACTS.md: sid needs both emptied): options
+// configured with a newer gcc (docs/FACTS.md "Per-line build notes": sid needs both
+// emptied): options
 // gcc-12 lacks (-fmin-function-alignment) and BTF for modules (a newer pahole).
 std::vector<std::string> module_make_vars(std::string_view kernel_config);
 

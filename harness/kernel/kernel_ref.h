@@ -10,7 +10,7 @@
 namespace probegate::kernel {
 
 // A kernel as the user names it on the command line or in a suite
-// (DESIGN.md "Kernel refs"). Pure data; KernelStore turns it into files.
+// (docs/CONTRACTS.md "Kernel refs"). Pure data; KernelStore turns it into files.
 struct KernelRef {
   enum class Kind { debian_abi, debian_line, debian_suite, file, tree, build };
   Kind kind = Kind::debian_line;

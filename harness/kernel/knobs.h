@@ -8,7 +8,8 @@
 namespace probegate::kernel {
 
 // Async-probe knobs, read from the kernel image itself rather than guessed
-// from its version (stable lines carry backports; FACTS.md "Kernel history").
+// from its version (stable lines carry backports;
+// docs/FACTS.md "Kernel history of the async-probe knobs").
 // Each key is the name the kernel registers, so a string search of the
 // uncompressed image finds it:
 //   "async_probe"         per-module parameter, handled by the module loader (4.2)

@@ -15,7 +15,7 @@
 namespace probegate::kernel {
 
 // Kernels built elsewhere: `file:<image>[,kbuild=<dir>]` and `tree:<dir>`
-// (DESIGN.md "Kernel refs"). Turns the ref into a KernelArtifact whose small
+// (docs/CONTRACTS.md "Kernel refs"). Turns the ref into a KernelArtifact whose small
 // cache entry (<cache>/kernels/<file|tree>-<hash>/) holds artifact.json, the
 // uncompressed vmlinux where one had to be extracted, and a modules/ folder
 // with the depmod inputs (modules.builtin, .modinfo, .order) copied from the

@@ -10,7 +10,8 @@ namespace probegate::kernel {
 
 // Finds the compressed payload inside a bzImage (xz, zstd or gzip stream)
 // and returns the uncompressed vmlinux ELF, which QEMU boots through the PVH
-// entry far faster than the bzImage (FACTS.md). Pure: bytes in, bytes out.
+// entry far faster than the bzImage (docs/FACTS.md "Fastest boot under TCG").
+// Pure: bytes in, bytes out.
 core::Result<std::string> extract_vmlinux(std::string_view bzimage);
 
 } // namespace probegate::kernel

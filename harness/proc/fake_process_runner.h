@@ -18,6 +18,7 @@ public:
     int exit_code = 0;
     int signal = 0;
     bool start_fails = false;
+    bool times_out = false; // the program outlives Command::timeout
   };
 
   void push(Reply reply) { m_replies.push_back(std::move(reply)); }
@@ -43,6 +44,10 @@ public:
     }
     result.exit_code = reply.exit_code;
     result.signal = reply.signal;
+    if (reply.times_out) {
+      result.timed_out = true;
+      result.signal = 9;
+    }
     return result;
   }
 

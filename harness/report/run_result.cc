@@ -72,12 +72,14 @@ nlohmann::json to_json(const RunResult& r) {
        r.qemu_argv.empty() ? "" : core::to_shell(core::Command{r.qemu_argv, {}, {}, {}, {}})},
       {"accel", r.accel},
       {"accel_reason", r.accel_reason},
+      {"accel_probe_bound_s",
+       r.accel_probe_bound_s ? nlohmann::json(*r.accel_probe_bound_s) : nlohmann::json(nullptr)},
       {"stage_s", r.stage_s},
       {"host_before_qemu_s", r.host_before_qemu_s},
       {"wall_s", r.wall_s},
       {"error", r.error},
   };
-  // Run options also at the top level, as DESIGN.md names them.
+  // Run options also at the top level, by the names of docs/CONTRACTS.md "result.json".
   for (const auto& [key, value] : j["options"].items())
     if (!j.contains(key))
       j[key] = value;
@@ -100,9 +102,14 @@ using core::printable;
 } // namespace
 
 std::string render_text(const RunResult& r) {
+  // An unnamed run is known by its results directory (`boot` without --name)
+  // or, judged offline, by nothing but being a run.
+  const std::string subject = !r.spec.name.empty() ? r.spec.name
+                              : !r.dir.empty()     ? r.dir.filename().string()
+                                                   : std::string("run");
   std::string out =
       fmt::format("{}: {} on {} ({} devices, probe {} ms{}, async {}, udev timeout {})\n",
-                  r.spec.name, verdict::verdict_name(r.verdict.kind),
+                  printable(subject), verdict::verdict_name(r.verdict.kind),
                   printable(r.kernel_release.empty() ? r.spec.kernel : r.kernel_release),
                   r.spec.devices, r.spec.probe_delay_ms, r.spec.probe_kthread ? " + kthread" : "",
                   spec::async_knob_name(r.spec.async),

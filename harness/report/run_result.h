@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ struct RunResult {
   std::vector<std::string> qemu_argv;
   std::string accel;
   std::string accel_reason;
+  std::optional<double> accel_probe_bound_s; // the KVM probe's bound, when one decided
   std::map<std::string, double> stage_s; // fetch, module_build, image, accel, boot
   double host_before_qemu_s = 0;
   double wall_s = 0;

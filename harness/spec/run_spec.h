@@ -25,7 +25,7 @@ enum class Load { udev, modprobe };
 // deadline (timed out). Never used by a real test of a kernel.
 enum class Fault { none, corrupt_initramfs, panic, oops, hang };
 
-// One boot, as the user asked for it (DESIGN.md "Run options"). Pure data:
+// One boot, as the user asked for it (docs/CONTRACTS.md "Run options"). Pure data:
 // the CLI and suites fill it; the functions below derive the guest's
 // configuration from it.
 struct RunSpec {
@@ -54,7 +54,7 @@ inline constexpr int k_max_devices = 32;
 core::Status validate(const RunSpec& spec);
 
 // With a synchronous probe the worker is killed T..T+1 s after its event
-// started (udev's 1 s timer slack; FACTS.md), so the devices that bind are
+// started (udev's 1 s timer slack; docs/FACTS.md "Timer slack"), so the devices that bind are
 // those whose probes end before that: floor(T / delay) to
 // floor((T + 1) / delay), at most `devices`. udev >= 256 adds 10 s (not
 // modelled yet: bookworm's udev is 252).

@@ -26,7 +26,8 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   o.console_records_dropped = log.dropped_records;
 
   // Bound = what the probes created, as the agent saw it after the waits
-  // (FACTS.md: the driver link appears before probe ends, so it is no proof).
+  // (docs/FACTS.md "Counting bound devices": the driver link appears before
+  // probe ends, so it is no proof).
   std::set<std::string> misc;
   for (const auto& fact : log.facts)
     if (fact.event == "misc" && fact.fields.contains("name"))

@@ -9,8 +9,9 @@
 
 namespace probegate::verdict {
 
-// One udevd worker kill (DESIGN.md: every kill is listed; only the one of the
-// worker inside init_module() can fail probes).
+// One udevd worker kill (docs/CONTRACTS.md "udev_worker_killed and udev_kills":
+// every kill is listed; only the one of the worker inside init_module() can fail
+// probes).
 struct UdevKill {
   std::string device;
   int seqnum = 0;

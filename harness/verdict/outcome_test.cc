@@ -9,8 +9,9 @@
 namespace probegate::verdict {
 namespace {
 
-// The reproduction table of FACTS.md, as recorded on Debian 6.1 with udev
-// 252 (2 edu devices, 4000 ms probes, udev timeout 3 s unless "default").
+// The reproduction table (docs/FACTS.md "Reproduction table on Debian 6.1"), as
+// recorded on Debian 6.1 with udev 252 (2 edu devices, 4000 ms probes, udev
+// timeout 3 s unless "default").
 struct Row {
   const char* log;
   int bound;
@@ -51,7 +52,8 @@ INSTANTIATE_TEST_SUITE_P(Debian61, ReproductionTable,
                                            Row{"6.1-default-timeout.log", 2, 0, false, 0},
                                            Row{"6.1-nokthread.log", 2, 0, true, 2},
                                            // the second device's worker is killed while blocked in
-                                           // uevent_show: harmless, and not the loader (FACTS.md)
+                                           // uevent_show: harmless, and not the loader
+                                           // (docs/FACTS.md "Which worker is killed")
                                            Row{"6.1-async-param.log", 2, 0, false, 1},
                                            Row{"6.1-module-default.log", 2, 0, false, 0},
                                            Row{"6.1-driver-cmdline.log", 2, 0, true, 2},

@@ -23,7 +23,7 @@ struct Expectations {
   std::optional<bool> skip;
 };
 
-// Worst first: error > crash > fail > flaky > skip > pass (DESIGN.md).
+// Worst first: error > crash > fail > flaky > skip > pass (docs/CONTRACTS.md "Verdicts").
 enum class VerdictKind { pass, skip, flaky, fail, crash, error };
 
 struct Check {

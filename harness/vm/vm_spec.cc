@@ -29,8 +29,8 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
       "-net",
       "none",
   };
-  // No -cpu host: it aborts on some broken KVM hosts (FACTS.md); the default
-  // model boots Debian kernels everywhere.
+  // No -cpu host: it aborts on some broken KVM hosts
+  // (docs/FACTS.md "KVM: absent or broken"); the default model boots Debian kernels everywhere.
   if (!kvm && spec.clock == Clock::virtual_time) {
     // A fixed RTC base date too: the host's date would seed the guest's
     // randomness (hash seeds, udev's worker order) differently every run.

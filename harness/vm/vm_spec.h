@@ -21,11 +21,11 @@ struct VmSpec {
   Accel accel = Accel::tcg;
   Clock clock = Clock::virtual_time;
   int memory_mb = 512;
-  int cpus = 1; // icount needs one vCPU (FACTS.md)
+  int cpus = 1; // icount needs one vCPU (docs/FACTS.md "The virtual clock")
 };
 
 // Machine quirks as data, not ifs (kunit's QemuArchParams): the one x86_64
-// profile that boots Debian kernels fastest under TCG (FACTS.md).
+// profile that boots Debian kernels fastest under TCG (docs/FACTS.md "Fastest boot under TCG").
 struct QemuProfile {
   std::string binary = "qemu-system-x86_64";
   std::string machine = "pc";
