@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "core/text.h"
 
+#include <array>
+#include <ctime>
+
 namespace probegate::core {
 
 std::string sanitize_utf8(std::string_view text) {
@@ -94,6 +97,15 @@ size_t first_unsafe_byte(std::string_view text) {
     i += length;
   }
   return std::string_view::npos;
+}
+
+std::string time_stamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  ::gmtime_r(&now, &tm);
+  std::array<char, 32> stamp{};
+  std::strftime(stamp.data(), stamp.size(), "%Y%m%d-%H%M%S", &tm);
+  return stamp.data();
 }
 
 } // namespace probegate::core

@@ -21,4 +21,7 @@ std::string printable(std::string_view text);
 // the fuzzers check probegate's output with it.
 size_t first_unsafe_byte(std::string_view text);
 
+// UTC now as results directories name it: 20261130-165646.
+std::string time_stamp();
+
 } // namespace probegate::core

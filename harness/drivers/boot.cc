@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <unistd.h>
 
 namespace probegate::drivers {
@@ -39,6 +40,227 @@ std::string run_name(const spec::RunSpec& spec) {
 // Guest seconds past the agent's own deadline before the host pulls the plug.
 constexpr double k_guest_grace_s = 15;
 
+// What one boot carries from stage to stage.
+struct BootRun {
+  BootRun(const spec::RunSpec& s, Environment& e) : spec(s), env(e) {}
+  const spec::RunSpec& spec;
+  Environment& env;
+  Clock::time_point started = Clock::now();
+  report::RunResult result;
+  kernel::KernelArtifact kernel;
+  std::optional<modules::BuiltModule> module; // none when slowprobe is built in
+  std::string fault_module;                   // pgfault.ko for --inject-fault
+  std::optional<core::TempDir> scratch;
+  image::Initramfs initramfs;
+  vm::AccelChoice accel;
+};
+
+// Runs one stage, recording its wall time in stage_s[name].
+template <typename Stage> core::Status timed(BootRun& run, const char* name, Stage stage) {
+  const auto start = Clock::now();
+  auto done = stage(run);
+  run.result.stage_s[name] = seconds_since(start);
+  return done;
+}
+
+// Kernel: resolve the ref, fetch and unpack unless cached.
+core::Status fetch_kernel(BootRun& run) {
+  auto ref = kernel::parse_kernel_ref(run.spec.kernel);
+  if (!ref)
+    return std::unexpected(ref.error());
+  kernel::KernelStore store(run.env.runner, run.env.cache, run.env.progress);
+  auto kernel = store.fetch(*ref);
+  if (!kernel)
+    return std::unexpected(kernel.error());
+  run.kernel = std::move(*kernel);
+  run.result.kernel_release = run.kernel.release;
+  return {};
+}
+
+// Run directory: from here on, every outcome leaves a result.json.
+core::Status make_run_dir(BootRun& run, const fs::path& run_dir) {
+  run.result.dir = run_dir.empty() ? run.env.results / run_name(run.spec) : run_dir;
+  std::error_code ec;
+  fs::create_directories(run.result.dir, ec);
+  if (ec)
+    return core::infra_error("cannot create {}: {}", run.result.dir.string(), ec.message());
+  return {};
+}
+
+// Knob: a kernel that lacks the case's knob skips it; read from the image,
+// not guessed from the version (5.10 has no module.async_probe:
+// docs/FACTS.md "Kernel history of the async-probe knobs").
+std::optional<verdict::Verdict> knob_verdict(const BootRun& run) {
+  const auto& spec = run.spec;
+  std::string knob(spec::required_knob(spec));
+  const auto has_knob = run.kernel.knobs.find(knob);
+  bool knob_present = has_knob != run.kernel.knobs.end() && has_knob->second;
+  if (run.kernel.slowprobe_builtin) {
+    // Module parameters and module.async_probe act on loadable modules only.
+    if (spec.load == spec::Load::modprobe) {
+      knob = "a loadable slowprobe (load: modprobe; it is built in)";
+      knob_present = false;
+    } else if (!knob.empty() && spec.async != spec::AsyncKnob::driver_cmdline) {
+      knob += " for a built-in slowprobe (it acts on loadable modules only)";
+      knob_present = false;
+    }
+  }
+  return verdict::judge_knob(knob, knob_present, spec.expect);
+}
+
+// Module: build the test module against this kernel's headers (cached),
+// unless the kernel has it built in: then its parameters go on the kernel
+// command line. --inject-fault panic|oops|hang: the agent loads pgfault, a
+// module of its own, so the fault comes from outside the test module.
+core::Status build_modules(BootRun& run) {
+  const auto& spec = run.spec;
+  modules::ModuleBuilder builder(run.env.runner, run.env.cache, run.env.progress);
+  if (run.kernel.slowprobe_builtin) {
+    run.result.kernel_cmdline += spec::builtin_cmdline_params(spec);
+  } else {
+    auto built = builder.build(run.kernel, run.env.data / "guest-modules" / "slowprobe");
+    if (!built)
+      return std::unexpected(built.error());
+    run.module = std::move(*built);
+  }
+  if (spec.inject_fault == spec::Fault::none || spec.inject_fault == spec::Fault::corrupt_initramfs)
+    return {};
+  auto built = builder.build(run.kernel, run.env.data / "guest-modules" / "pgfault");
+  if (!built)
+    return std::unexpected(built.error());
+  auto bytes = core::read_file(built->ko);
+  if (!bytes)
+    return std::unexpected(bytes.error());
+  run.fault_module = std::move(*bytes);
+  return {};
+}
+
+// Image: cached base and modules layers + this run's config layer.
+core::Status build_image(BootRun& run) {
+  const auto& spec = run.spec;
+  image::ImageBuilder images(run.env.runner, run.env.cache, run.env.data, run.env.progress);
+  auto base = images.base_layer();
+  if (!base)
+    return std::unexpected(base.error());
+  auto modules_layer = images.modules_layer(run.kernel, run.module ? &*run.module : nullptr);
+  if (!modules_layer)
+    return std::unexpected(modules_layer.error());
+  const int deadline = spec::effective_deadline(spec);
+  image::RunLayerSpec layer{spec.devices,
+                            deadline,
+                            deadline,
+                            spec.load == spec::Load::modprobe,
+                            spec::modprobe_options(spec),
+                            run.fault_module.empty() ? ""
+                                                     : std::string(fault_name(spec.inject_fault)),
+                            std::move(run.fault_module)};
+  auto scratch = core::TempDir::create(run.env.cache / "tmp", "run-");
+  if (!scratch)
+    return std::unexpected(scratch.error());
+  run.scratch.emplace(std::move(*scratch));
+  const fs::path image_path =
+      (spec.keep_initramfs ? run.result.dir : run.scratch->path()) / "initramfs.img";
+  auto initramfs =
+      images.assemble({*base, *modules_layer}, image::run_layer_entries(layer), image_path);
+  if (!initramfs)
+    return std::unexpected(initramfs.error());
+  if (spec.inject_fault == spec::Fault::corrupt_initramfs)
+    if (auto corrupted = image::corrupt_start(initramfs->path); !corrupted)
+      return corrupted;
+  run.initramfs = std::move(*initramfs);
+  return {};
+}
+
+// Accelerator: KVM only where a real tiny boot proved it works.
+core::Status pick_accel(BootRun& run) {
+  auto accel = vm::choose_accel(run.spec.accel, run.env.runner, run.kernel.vmlinux);
+  if (!accel)
+    return std::unexpected(accel.error());
+  run.accel = std::move(*accel);
+  run.result.accel = run.accel.accel == vm::Accel::kvm ? "kvm" : "tcg";
+  run.result.accel_reason = run.accel.reason;
+  run.result.accel_probe_bound_s = run.accel.probe_bound_s;
+  return {};
+}
+
+// What the VM stage hands to the judge.
+struct Console {
+  console::BootLog log;
+  proc::ProcessResult qemu;
+  bool timed_out = false; // the host's deadline or the guest's
+};
+
+// Boot: stream the console into the parser; stop at the guest deadline.
+core::Result<Console> run_vm(BootRun& run) {
+  const auto& spec = run.spec;
+  const int deadline = spec::effective_deadline(spec);
+  vm::VmSpec vm_spec;
+  vm_spec.kernel = run.kernel.vmlinux;
+  vm_spec.initrd = run.initramfs.path;
+  vm_spec.cmdline = run.result.kernel_cmdline;
+  vm_spec.edu_devices = spec.devices;
+  vm_spec.accel = run.accel.accel;
+  vm_spec.clock = run.accel.accel == vm::Accel::kvm ? vm::Clock::real_time : spec.clock;
+  run.result.qemu_argv = vm::qemu_argv(vm_spec);
+  core::Command qemu;
+  qemu.argv = run.result.qemu_argv;
+  qemu.log_path = run.result.dir / "console.log";
+  qemu.timeout = std::chrono::seconds(120 + 2 * deadline);
+  console::ConsoleParser parser;
+  bool guest_deadline = false;
+  run.result.host_before_qemu_s = seconds_since(run.started);
+  run.env.progress(
+      fmt::format("booting {}{} ({}{}), guest deadline {} s",
+                  spec.name.empty() ? "" : spec.name + ": ", run.kernel.release, run.result.accel,
+                  vm_spec.clock == vm::Clock::virtual_time ? ", virtual clock" : "", deadline));
+  auto ran = run.env.runner.run(qemu, [&](std::string_view line) {
+    if (run.env.console)
+      run.env.console(line);
+    parser.feed(line);
+    const auto& log = parser.log();
+    // The guest has said all it will; power-off itself may wait for a
+    // running probe (device_shutdown takes every device lock).
+    if (!log.facts.empty() && log.facts.back().event == "poweroff")
+      return proc::LineAction::stop;
+    if (log.last_time_s && *log.last_time_s > deadline + k_guest_grace_s) {
+      guest_deadline = true;
+      return proc::LineAction::stop;
+    }
+    return proc::LineAction::keep_going;
+  });
+  if (!ran)
+    return std::unexpected(ran.error());
+  return Console{parser.log(), *ran, ran->timed_out || guest_deadline};
+}
+
+std::string how_qemu_ended(const proc::ProcessResult& qemu) {
+  return qemu.signal ? fmt::format("signal {}", qemu.signal)
+                     : fmt::format("exit {}", qemu.exit_code);
+}
+
+// What only a live boot can get wrong around the kernel: the running kernel
+// disagreeing with what the host read from its image (a bug of ours in knob
+// detection, never the kernel's), no kernel at all, or QEMU dying.
+core::Status check_live_boot(const BootRun& run, const Console& console) {
+  const auto& knobs = run.kernel.knobs;
+  const std::string module_default(kernel::k_knob_module_default);
+  if (const auto guest = run.result.outcome.guest_module_async_probe;
+      guest && knobs.contains(module_default) && knobs.at(module_default) != *guest)
+    return core::infra_error("the image of {} {} module.async_probe, but the running kernel {} "
+                             "it: probegate's knob detection is wrong for this kernel",
+                             run.kernel.release, *guest ? "lacks" : "has",
+                             *guest ? "has" : "lacks");
+  if (console.log.banners == 0) // nothing booted: QEMU or the image is at fault
+    return core::infra_error("QEMU printed no kernel banner ({}): {}", how_qemu_ended(console.qemu),
+                             console.qemu.tail);
+  const bool qemu_failed = !console.timed_out && !console.qemu.stopped &&
+                           (console.qemu.signal != 0 || console.qemu.exit_code != 0);
+  if (qemu_failed)
+    return core::infra_error("QEMU ended abnormally ({}) after the kernel started: {}",
+                             how_qemu_ended(console.qemu), console.qemu.tail);
+  return {};
+}
+
 } // namespace
 
 report::RunResult judge_console(const spec::RunSpec& spec, const console::BootLog& log,
@@ -53,215 +275,63 @@ report::RunResult judge_console(const spec::RunSpec& spec, const console::BootLo
 
 core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env,
                                      const fs::path& run_dir) {
-  const auto started = Clock::now();
   if (auto valid = spec::validate(spec); !valid)
     return std::unexpected(valid.error());
-  auto ref = kernel::parse_kernel_ref(spec.kernel);
-  if (!ref)
+  if (auto ref = kernel::parse_kernel_ref(spec.kernel); !ref)
     return std::unexpected(ref.error());
-
-  report::RunResult result;
+  BootRun run{spec, env};
+  auto& result = run.result;
   result.spec = spec;
   result.kernel_cmdline = spec::kernel_cmdline(spec);
-  // Infrastructure errors from here on are recorded in the run directory.
+  // Usage errors before the run directory exists are returned as they are;
+  // anything else from here on is an `error` verdict in result.json.
   auto fail = [&](core::Error error) -> core::Result<report::RunResult> {
     if (error.kind == core::ErrorKind::usage && result.dir.empty())
       return std::unexpected(error);
     result.verdict.kind = verdict::VerdictKind::error;
     result.verdict.reason = std::string(core::kind_name(error.kind));
     result.error = error.message;
-    result.wall_s = seconds_since(started);
+    result.wall_s = seconds_since(run.started);
     if (!result.dir.empty())
       (void)report::write_result(result);
     if (error.kind == core::ErrorKind::interrupted)
       return std::unexpected(error);
     return result;
   };
-
-  // Kernel: resolve the ref, fetch and unpack unless cached.
-  auto stage = Clock::now();
-  kernel::KernelStore store(env.runner, env.cache, env.progress);
-  auto kernel = store.fetch(*ref);
-  if (!kernel)
-    return fail(kernel.error());
-  result.kernel_release = kernel->release;
-  result.stage_s["fetch"] = seconds_since(stage);
-
-  // Run directory: from here on, every outcome leaves a result.json.
-  result.dir = run_dir.empty() ? env.results / run_name(spec) : run_dir;
-  std::error_code ec;
-  fs::create_directories(result.dir, ec);
-  if (ec)
-    return fail(
-        core::Error{core::ErrorKind::infra,
-                    fmt::format("cannot create {}: {}", result.dir.string(), ec.message())});
-
-  // Knob: a kernel that lacks the case's knob skips it
-  // (docs/FACTS.md "Kernel history of the async-probe knobs": 5.10 has no
-  // module.async_probe); read from the image, not guessed from the version.
-  std::string knob(spec::required_knob(spec));
-  const auto has_knob = kernel->knobs.find(knob);
-  bool knob_present = has_knob != kernel->knobs.end() && has_knob->second;
-  if (kernel->slowprobe_builtin) {
-    // Module parameters and module.async_probe act on loadable modules only.
-    if (spec.load == spec::Load::modprobe) {
-      knob = "a loadable slowprobe (load: modprobe; it is built in)";
-      knob_present = false;
-    } else if (!knob.empty() && spec.async != spec::AsyncKnob::driver_cmdline) {
-      knob += " for a built-in slowprobe (it acts on loadable modules only)";
-      knob_present = false;
-    }
-  }
-  if (auto decided = verdict::judge_knob(knob, knob_present, spec.expect)) {
-    result.verdict = *decided;
-    result.wall_s = seconds_since(started);
+  auto finish = [&]() -> core::Result<report::RunResult> {
+    result.wall_s = seconds_since(run.started);
     if (auto written = report::write_result(result); !written)
       return std::unexpected(written.error());
     return result;
+  };
+
+  if (auto done = timed(run, "fetch", fetch_kernel); !done)
+    return fail(done.error());
+  if (auto done = make_run_dir(run, run_dir); !done)
+    return fail(done.error());
+  if (auto skip = knob_verdict(run)) {
+    result.verdict = *skip;
+    return finish();
   }
+  if (auto done = timed(run, "module_build", build_modules); !done)
+    return fail(done.error());
+  if (auto done = timed(run, "image", build_image); !done)
+    return fail(done.error());
+  if (auto done = timed(run, "accel", pick_accel); !done)
+    return fail(done.error());
+  const auto booting = Clock::now();
+  auto console = run_vm(run);
+  result.stage_s["boot"] = seconds_since(booting);
+  if (!console)
+    return fail(console.error());
 
-  // Module: build the test module against this kernel's headers (cached),
-  // unless the kernel has it built in: then its parameters go on the kernel
-  // command line.
-  stage = Clock::now();
-  std::optional<modules::BuiltModule> module;
-  if (kernel->slowprobe_builtin) {
-    result.kernel_cmdline += spec::builtin_cmdline_params(spec);
-  } else {
-    modules::ModuleBuilder builder(env.runner, env.cache, env.progress);
-    auto built = builder.build(*kernel, env.data / "guest-modules" / "slowprobe");
-    if (!built)
-      return fail(built.error());
-    module = std::move(*built);
-  }
-  // --inject-fault panic|oops|hang: the agent loads pgfault, a module of
-  // its own, so the fault comes from outside the test module.
-  std::string fault_module;
-  if (spec.inject_fault != spec::Fault::none &&
-      spec.inject_fault != spec::Fault::corrupt_initramfs) {
-    modules::ModuleBuilder builder(env.runner, env.cache, env.progress);
-    auto built = builder.build(*kernel, env.data / "guest-modules" / "pgfault");
-    if (!built)
-      return fail(built.error());
-    auto bytes = core::read_file(built->ko);
-    if (!bytes)
-      return fail(bytes.error());
-    fault_module = std::move(*bytes);
-  }
-  result.stage_s["module_build"] = seconds_since(stage);
-
-  // Image: cached base and modules layers + this run's config layer.
-  stage = Clock::now();
-  image::ImageBuilder images(env.runner, env.cache, env.data, env.progress);
-  auto base = images.base_layer();
-  if (!base)
-    return fail(base.error());
-  auto modules_layer = images.modules_layer(*kernel, module ? &*module : nullptr);
-  if (!modules_layer)
-    return fail(modules_layer.error());
-  const int deadline = spec::effective_deadline(spec);
-  image::RunLayerSpec layer{spec.devices,
-                            deadline,
-                            deadline,
-                            spec.load == spec::Load::modprobe,
-                            spec::modprobe_options(spec),
-                            fault_module.empty() ? "" : std::string(fault_name(spec.inject_fault)),
-                            std::move(fault_module)};
-  auto scratch = core::TempDir::create(env.cache / "tmp", "run-");
-  if (!scratch)
-    return fail(scratch.error());
-  const fs::path image_path =
-      (spec.keep_initramfs ? result.dir : scratch->path()) / "initramfs.img";
-  auto initramfs =
-      images.assemble({*base, *modules_layer}, image::run_layer_entries(layer), image_path);
-  if (!initramfs)
-    return fail(initramfs.error());
-  if (spec.inject_fault == spec::Fault::corrupt_initramfs)
-    if (auto corrupted = image::corrupt_start(initramfs->path); !corrupted)
-      return fail(corrupted.error());
-  result.stage_s["image"] = seconds_since(stage);
-
-  // Accelerator: KVM only where a real tiny boot proved it works.
-  stage = Clock::now();
-  auto accel = vm::choose_accel(spec.accel, env.runner, kernel->vmlinux);
-  if (!accel)
-    return fail(accel.error());
-  result.accel = accel->accel == vm::Accel::kvm ? "kvm" : "tcg";
-  result.accel_reason = accel->reason;
-  result.accel_probe_bound_s = accel->probe_bound_s;
-  result.stage_s["accel"] = seconds_since(stage);
-
-  // Boot: stream the console into the parser; stop at the guest deadline.
-  vm::VmSpec vm_spec;
-  vm_spec.kernel = kernel->vmlinux;
-  vm_spec.initrd = initramfs->path;
-  vm_spec.cmdline = result.kernel_cmdline;
-  vm_spec.edu_devices = spec.devices;
-  vm_spec.accel = accel->accel;
-  vm_spec.clock = accel->accel == vm::Accel::kvm ? vm::Clock::real_time : spec.clock;
-  result.qemu_argv = vm::qemu_argv(vm_spec);
-  core::Command qemu;
-  qemu.argv = result.qemu_argv;
-  qemu.log_path = result.dir / "console.log";
-  qemu.timeout = std::chrono::seconds(120 + 2 * deadline);
-  console::ConsoleParser parser;
-  bool guest_deadline = false;
-  result.host_before_qemu_s = seconds_since(started);
-  env.progress(fmt::format("booting {}{} ({}{}), guest deadline {} s",
-                           spec.name.empty() ? "" : spec.name + ": ", kernel->release, result.accel,
-                           vm_spec.clock == vm::Clock::virtual_time ? ", virtual clock" : "",
-                           deadline));
-  stage = Clock::now();
-  auto ran = env.runner.run(qemu, [&](std::string_view line) {
-    if (env.console)
-      env.console(line);
-    parser.feed(line);
-    const auto& log = parser.log();
-    // The guest has said all it will; power-off itself may wait for a
-    // running probe (device_shutdown takes every device lock).
-    if (!log.facts.empty() && log.facts.back().event == "poweroff")
-      return proc::LineAction::stop;
-    if (log.last_time_s && *log.last_time_s > deadline + k_guest_grace_s) {
-      guest_deadline = true;
-      return proc::LineAction::stop;
-    }
-    return proc::LineAction::keep_going;
-  });
-  result.stage_s["boot"] = seconds_since(stage);
-  if (!ran)
-    return fail(ran.error());
-
-  const auto& log = parser.log();
-  const bool timed_out = ran->timed_out || guest_deadline;
-  result.outcome = verdict::derive_outcome(log, spec.devices, timed_out);
-  result.verdict = verdict::judge(result.outcome, spec.expect);
-  // The running kernel must agree with what the host read from its image:
-  // a disagreement is a bug of ours (knob detection), never the kernel's.
-  if (const auto guest = result.outcome.guest_module_async_probe;
-      guest && kernel->knobs.contains(std::string(kernel::k_knob_module_default)) &&
-      kernel->knobs.at(std::string(kernel::k_knob_module_default)) != *guest)
-    return fail(core::Error{
-        core::ErrorKind::infra,
-        fmt::format("the image of {} {} module.async_probe, but the running kernel {} it: "
-                    "probegate's knob detection is wrong for this kernel",
-                    kernel->release, *guest ? "lacks" : "has", *guest ? "has" : "lacks")});
-  const bool qemu_failed = !timed_out && !ran->stopped && (ran->signal != 0 || ran->exit_code != 0);
-  if (log.banners == 0) // nothing booted: QEMU or the image is at fault, not the kernel
-    return fail(core::Error{core::ErrorKind::infra,
-                            fmt::format("QEMU printed no kernel banner ({}): {}",
-                                        ran->signal ? fmt::format("signal {}", ran->signal)
-                                                    : fmt::format("exit {}", ran->exit_code),
-                                        ran->tail)});
-  if (qemu_failed)
-    return fail(core::Error{core::ErrorKind::infra,
-                            fmt::format("QEMU ended abnormally ({}) after the kernel started: {}",
-                                        ran->signal ? fmt::format("signal {}", ran->signal)
-                                                    : fmt::format("exit {}", ran->exit_code),
-                                        ran->tail)});
-  result.wall_s = seconds_since(started);
-  if (auto written = report::write_result(result); !written)
-    return std::unexpected(written.error());
-  return result;
+  // The same judge as `probegate parse`, then what only a live boot checks.
+  const auto judged = judge_console(spec, console->log, console->timed_out);
+  result.outcome = judged.outcome;
+  result.verdict = judged.verdict;
+  if (auto live = check_live_boot(run, *console); !live)
+    return fail(live.error());
+  return finish();
 }
 
 } // namespace probegate::drivers

@@ -2,11 +2,16 @@
 #include "drivers/suite_run.h"
 
 #include "core/files.h"
+#include "core/text.h"
+#include "kernel/kernel_ref.h"
+#include "kernel/kernel_store.h"
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 
 namespace probegate::drivers {
 
@@ -40,32 +45,25 @@ bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunne
   }
   out.ran = true;
   std::vector<VerdictKind> verdicts;
-  for (int k = 1; k <= options.repeat; ++k) {
-    const fs::path dir = options.repeat == 1 ? out.dir : out.dir / fmt::format("repeat-{}", k);
-    auto result = runner(c.spec, dir);
-    // --retries: an infrastructure error (QEMU killed, a download failed) is
-    // run again, in retry-N/ beside the failed attempt, which stays as it is.
-    for (int retry = 1;
-         retry <= options.retries && result && result->verdict.kind == VerdictKind::error;
-         ++retry) {
-      ++out.retried;
-      result = runner(c.spec, dir / fmt::format("retry-{}", retry));
+  const AttemptPolicy policy{.repeat = options.repeat, .retries = options.retries};
+  for (auto& attempt : run_attempts(c.spec, out.dir, policy, runner)) {
+    out.retried += attempt.retried;
+    if (attempt.interrupted()) {
+      out.verdict = VerdictKind::error;
+      out.reason = "interrupted";
+      return false;
     }
-    if (!result) {
-      if (result.error().kind == core::ErrorKind::interrupted) {
-        out.verdict = VerdictKind::error;
-        out.reason = "interrupted";
-        return false;
-      }
+    if (!attempt.result) {
+      const auto& error = attempt.result.error();
       report::RunResult failed;
       failed.spec = c.spec;
-      failed.dir = dir;
+      failed.dir = attempt.dir;
       failed.verdict.kind = VerdictKind::error;
-      failed.verdict.reason = result.error().message;
-      failed.error = result.error().message;
+      failed.verdict.reason = error.message;
+      failed.error = error.message;
       out.runs.push_back(std::move(failed));
     } else {
-      out.runs.push_back(std::move(*result));
+      out.runs.push_back(std::move(*attempt.result));
     }
     verdicts.push_back(out.runs.back().verdict.kind);
   }
@@ -175,6 +173,164 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
   session.wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return session;
+}
+
+core::Status prefetch_kernels(const std::vector<suite::Case>& cases, Environment& env) {
+  // ref text -> (the parsed ref, where the suite first gives it)
+  std::map<std::string, std::pair<kernel::KernelRef, std::string>> kernels;
+  for (const auto& c : cases) {
+    if (kernels.contains(c.spec.kernel))
+      continue;
+    auto ref = kernel::parse_kernel_ref(c.spec.kernel);
+    if (!ref)
+      return std::unexpected(core::with_context(ref.error(), c.kernel_where));
+    kernels.emplace(c.spec.kernel, std::pair{std::move(*ref), c.kernel_where});
+  }
+  kernel::KernelStore store(env.runner, env.cache, env.progress);
+  for (const auto& [text, ref_where] : kernels)
+    if (auto fetched = store.fetch(ref_where.first); !fetched)
+      return std::unexpected(core::with_context(fetched.error(), ref_where.second));
+
+  return {};
+}
+
+namespace {
+
+// Progress of a suite: one status line on a terminal, one plain line per
+// finished case otherwise (CI logs).
+class ConsoleObserver final : public SuiteObserver {
+public:
+  ConsoleObserver(int total, int jobs)
+      : m_total(total), m_jobs(jobs), m_tty(::isatty(2) == 1),
+        m_started(std::chrono::steady_clock::now()) {}
+
+  void started(const suite::Case&, int running) override {
+    std::lock_guard guard(m_print);
+    m_running = running;
+    status();
+  }
+
+  // A progress message from any worker: above the status line, which is
+  // redrawn under it.
+  void note(std::string_view message) {
+    std::lock_guard guard(m_print);
+    fmt::print(stderr, "{}probegate: {}\n", m_tty ? "\r\x1b[K" : "", message);
+    status();
+  }
+
+  void finished(const report::CaseReport& c, int done, int total, int running) override {
+    std::lock_guard guard(m_print);
+    m_done = done;
+    m_running = running;
+    if (c.verdict != verdict::VerdictKind::pass && c.verdict != verdict::VerdictKind::skip)
+      ++m_failed;
+    if (m_tty) {
+      if (c.verdict != verdict::VerdictKind::pass && c.verdict != verdict::VerdictKind::skip)
+        fmt::print(stderr, "\r\x1b[K{} {}\n", verdict::verdict_name(c.verdict), c.id);
+      status();
+    } else {
+      fmt::print("[{}/{}] {} {}{}\n", done, total, verdict::verdict_name(c.verdict), c.id,
+                 c.reason.empty() ? "" : " (" + c.reason + ")");
+      std::fflush(stdout);
+    }
+  }
+
+  void end() {
+    if (m_tty)
+      fmt::print(stderr, "\r\x1b[K");
+  }
+
+private:
+  void status() {
+    if (!m_tty)
+      return;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_started).count();
+    std::string eta = "?";
+    if (m_done > 0)
+      eta = fmt::format("{:.0f}s", elapsed / m_done * (m_total - m_done) / std::max(1, m_jobs));
+    fmt::print(stderr, "\r\x1b[K[{}/{}] {} running, {} failed, eta {}", m_done, m_total, m_running,
+               m_failed, eta);
+  }
+
+  int m_total;
+  int m_jobs;
+  bool m_tty;
+  std::chrono::steady_clock::time_point m_started;
+  int m_done = 0;
+  int m_running = 0;
+  int m_failed = 0;
+  std::mutex m_print;
+};
+
+int default_jobs() {
+  // One TCG guest keeps one core busy and needs ~0.6 GB.
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  const long by_memory = pages > 0 && page > 0 ? pages / (1024L * 1024 * 1024 / page) : 1;
+  return static_cast<int>(std::max(1L, std::min(cores, by_memory)));
+}
+
+} // namespace
+
+core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
+  auto loaded = suite::load_suite(o.suite_file);
+  if (!loaded)
+    return std::unexpected(loaded.error());
+  const auto cases = suite::filter_cases(loaded->cases, o.filter);
+  if (cases.empty())
+    return std::unexpected(core::Error{
+        core::ErrorKind::usage, fmt::format("--filter '{}' matches none of the {} cases of {}",
+                                            o.filter, loaded->cases.size(), o.suite_file)});
+  if (o.repeat < 1 || o.repeat > 1000)
+    return std::unexpected(core::Error{core::ErrorKind::usage, "--repeat must be 1 to 1000"});
+  if (o.jobs && (*o.jobs < 1 || *o.jobs > 64))
+    return std::unexpected(core::Error{core::ErrorKind::usage, "--jobs must be 1 to 64"});
+  if (auto fetched = prefetch_kernels(cases, env); !fetched)
+    return std::unexpected(fetched.error());
+
+  const auto stamp = core::time_stamp();
+  SuiteOptions options;
+  options.jobs = o.jobs.value_or(default_jobs());
+  options.repeat = o.repeat;
+  options.fail_fast = o.fail_fast;
+  options.retries = o.retries;
+  options.session_dir = env.results / fmt::format("{}-{}-{}", loaded->name, stamp, ::getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(options.session_dir, ec);
+  if (ec)
+    return std::unexpected(core::Error{
+        core::ErrorKind::infra,
+        fmt::format("cannot create {}: {}", options.session_dir.string(), ec.message())});
+
+  ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs);
+  Environment noted = env; // progress goes above the status line
+  noted.progress = [&](std::string_view m) { observer.note(m); };
+  fmt::print(stderr, "probegate: {} cases of {} on {} jobs{} -> {}\n", cases.size(), loaded->name,
+             options.jobs, o.repeat > 1 ? fmt::format(", {} repeats each", o.repeat) : "",
+             options.session_dir.string());
+  auto session = run_suite(
+      loaded->name, cases, options,
+      [&](const spec::RunSpec& spec, const std::filesystem::path& dir) {
+        return boot(spec, noted, dir);
+      },
+      observer);
+  observer.end();
+  auto written = report::write_session(session);
+  fmt::print("{}", report::render_table(session));
+  if (const auto table = report::knob_table(session); !table.kernels.empty())
+    fmt::print("\nknob x kernel ({}):\n{}", (session.dir / "knob-table.md").string(),
+               report::knob_table_markdown(table));
+  fmt::print("{}: {} ({} cases, {:.1f} s){}\n", loaded->name,
+             verdict::verdict_name(session.worst()), session.cases.size(), session.wall_s,
+             session.complete ? "" : " INCOMPLETE");
+  fmt::print("results: {}\n", session.dir.string());
+  if (!written)
+    return std::unexpected(written.error());
+  if (session.interrupted)
+    return 130;
+  return verdict::exit_code(session.worst());
 }
 
 } // namespace probegate::drivers

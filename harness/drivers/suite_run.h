@@ -2,12 +2,15 @@
 #pragma once
 
 #include "core/error.h"
+#include "drivers/attempts.h"
+#include "drivers/boot.h"
 #include "report/run_result.h"
 #include "report/session.h"
 #include "suite/suite.h"
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace probegate::drivers {
@@ -16,14 +19,9 @@ struct SuiteOptions {
   int jobs = 1;
   int repeat = 1;
   bool fail_fast = false;
-  int retries = 0; // runs again a case whose verdict is error, up to this many times
+  int retries = 0;                   // --retries: AttemptPolicy::retries (0 unless asked for)
   std::filesystem::path session_dir; // results/<session>
 };
-
-// Runs one case once into `run_dir` (the real one calls boot(); tests pass a
-// fake). An interrupted Error stops the suite; other Errors are the case's.
-using CaseRunner = std::function<core::Result<report::RunResult>(
-    const spec::RunSpec& spec, const std::filesystem::path& run_dir)>;
 
 // Hears about progress, from the worker threads (calls are serialised).
 class SuiteObserver {
@@ -44,5 +42,24 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
 
 // The directory of a case inside the session (ids nest: knobs/sync/dev2).
 std::filesystem::path case_dir(const std::filesystem::path& session, const std::string& id);
+
+// Every kernel of the cases, parsed, then resolved and fetched, before
+// anything is created or booted; an error names where the suite gives it.
+core::Status prefetch_kernels(const std::vector<suite::Case>& cases, Environment& env);
+
+// `probegate run` as typed.
+struct SuiteRequest {
+  std::string suite_file;
+  std::optional<int> jobs; // default: what cores and memory allow
+  std::string filter;
+  int repeat = 1;
+  int retries = 0;
+  bool fail_fast = false;
+};
+
+// Loads and filters the suite, fetches its kernels, runs it with progress
+// on the terminal, writes the session under env.results and prints its
+// table. Returns `probegate run`'s exit code.
+core::Result<int> suite_command(const SuiteRequest& request, Environment& env);
 
 } // namespace probegate::drivers

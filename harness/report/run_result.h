@@ -8,8 +8,8 @@
 
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +27,7 @@ struct RunResult {
   std::string accel;
   std::string accel_reason;
   std::optional<double> accel_probe_bound_s; // the KVM probe's bound, when one decided
-  std::map<std::string, double> stage_s; // fetch, module_build, image, accel, boot
+  std::map<std::string, double> stage_s;     // fetch, module_build, image, accel, boot
   double host_before_qemu_s = 0;
   double wall_s = 0;
   std::string error; // the infrastructure error, when verdict is error

@@ -149,6 +149,17 @@ TEST(RenderText, GuestTextReachesNoTerminalRaw) {
   EXPECT_NE(text.find("Kernel panic"), std::string::npos);
 }
 
+TEST(RenderText, AnUnnamedRunHasASubject) {
+  RunResult r; // `probegate boot --devices 0`: no --name, no device
+  r.spec.devices = 0;
+  r.spec.kernel = "debian:6.1";
+  EXPECT_TRUE(render_text(r).starts_with("run: pass on debian:6.1 (0 devices")) << render_text(r);
+  r.dir = "/results/boot-20261130-165646-42";
+  EXPECT_TRUE(render_text(r).starts_with("boot-20261130-165646-42: pass on ")) << render_text(r);
+  r.spec.name = "smoke/a";
+  EXPECT_TRUE(render_text(r).starts_with("smoke/a: pass on ")) << render_text(r);
+}
+
 TEST(ResultJson, IsAsciiSoAGuestsControlsCannotReachATerminal) {
   auto tmp = core::TempDir::create(std::filesystem::temp_directory_path(), "pg-result-");
   ASSERT_TRUE(tmp);

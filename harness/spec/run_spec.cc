@@ -2,9 +2,9 @@
 #include "spec/run_spec.h"
 
 #include "kernel/knobs.h"
+#include "spec/options.h"
 
-#include <charconv>
-#include <nlohmann/json.hpp>
+#include <fmt/format.h>
 
 namespace probegate::spec {
 
@@ -36,24 +36,6 @@ std::string_view async_knob_name(AsyncKnob knob) {
   return "none";
 }
 
-core::Result<ProbeType> parse_probe_type(std::string_view text) {
-  for (auto type : {ProbeType::default_type, ProbeType::prefer_async, ProbeType::force_sync})
-    if (probe_type_name(type) == text)
-      return type;
-  return core::usage_error("--probe-type must be default, prefer-async or force-sync, not '{}'",
-                           text);
-}
-
-core::Result<AsyncKnob> parse_async_knob(std::string_view text) {
-  for (auto knob : {AsyncKnob::none, AsyncKnob::module_param, AsyncKnob::modprobe_conf,
-                    AsyncKnob::driver_cmdline, AsyncKnob::module_default})
-    if (async_knob_name(knob) == text)
-      return knob;
-  return core::usage_error("--async must be none, module-param, modprobe-conf, driver-cmdline "
-                           "or module-default, not '{}'",
-                           text);
-}
-
 std::string_view fault_name(Fault fault) {
   switch (fault) {
   case Fault::none:
@@ -70,40 +52,14 @@ std::string_view fault_name(Fault fault) {
   return "none";
 }
 
-core::Result<Fault> parse_fault(std::string_view text) {
-  for (auto fault : {Fault::none, Fault::corrupt_initramfs, Fault::panic, Fault::oops, Fault::hang})
-    if (fault_name(fault) == text)
-      return fault;
-  return core::usage_error(
-      "--inject-fault must be none, corrupt-initramfs, panic, oops or hang, not '{}'", text);
-}
-
-core::Result<verdict::Tri> parse_tri(std::string_view text, std::string_view option) {
-  if (text == "yes")
-    return verdict::Tri::yes;
-  if (text == "no")
-    return verdict::Tri::no;
-  if (text == "any")
-    return verdict::Tri::any;
-  return core::usage_error("{} must be yes, no or any, not '{}'", option, text);
-}
-
 core::Status validate(const RunSpec& spec) {
-  if (spec.devices < 0 || spec.devices > k_max_devices)
-    return core::usage_error("--devices must be 0 to {}, not {}", k_max_devices, spec.devices);
-  if (spec.probe_delay_ms < 0 || spec.probe_delay_ms > 3'600'000)
-    return core::usage_error("--probe-delay-ms must be 0 to 3600000, not {}", spec.probe_delay_ms);
-  if (spec.async_value != 0 && spec.async_value != 1)
-    return core::usage_error("--async-value must be 0 or 1, not {}", spec.async_value);
-  if (spec.udev_timeout_s && (*spec.udev_timeout_s < 1 || *spec.udev_timeout_s > 86400))
-    return core::usage_error("--udev-timeout must be 1 to 86400 seconds, not {}",
-                             *spec.udev_timeout_s);
+  for (const auto& option : run_options())
+    if (auto in_range = check_range(option, spec); !in_range)
+      return in_range;
   if (spec.expect.bound && (*spec.expect.bound < 0 || *spec.expect.bound > spec.devices))
     return core::usage_error("--expect-bound {} is impossible with --devices {}: at most {} "
                              "devices can bind",
                              *spec.expect.bound, spec.devices, spec.devices);
-  if (spec.deadline_s && *spec.deadline_s < 1)
-    return core::usage_error("--deadline must be at least 1 second, not {}", *spec.deadline_s);
   if (spec.async == AsyncKnob::driver_cmdline && spec.async_value == 0)
     return core::usage_error("--async driver-cmdline takes no value: driver_async_probe= names "
                              "drivers; drop --async-value 0");
@@ -203,55 +159,6 @@ std::vector<std::string> modprobe_options(const RunSpec& spec) {
   return {line};
 }
 
-nlohmann::json options_json(const RunSpec& spec) {
-  nlohmann::json j = {
-      {"kernel", spec.kernel},
-      {"devices", spec.devices},
-      {"probe_delay_ms", spec.probe_delay_ms},
-      {"probe_kthread", spec.probe_kthread},
-      {"probe_type", probe_type_name(spec.probe_type)},
-      {"async", async_knob_name(spec.async)},
-      {"async_value", spec.async_value},
-      {"load", spec.load == Load::udev ? "udev" : "modprobe"},
-      {"expect_at_modprobe_return", spec.expect.at_modprobe_return
-                                        ? nlohmann::json(*spec.expect.at_modprobe_return)
-                                        : nlohmann::json()},
-      {"udev_timeout",
-       spec.udev_timeout_s ? nlohmann::json(*spec.udev_timeout_s) : nlohmann::json()},
-      {"expect_bound", spec.expect.bound ? nlohmann::json(*spec.expect.bound) : nlohmann::json()},
-      {"expect_udev_kill", verdict::tri_name(spec.expect.udev_kill)},
-      {"expect_boot",
-       spec.expect.boot ? nlohmann::json(*spec.expect.boot ? "yes" : "no") : nlohmann::json()},
-      {"expect_skip",
-       spec.expect.skip ? nlohmann::json(*spec.expect.skip ? "yes" : "no") : nlohmann::json()},
-      {"accel", spec.accel},
-      {"clock", spec.clock == vm::Clock::virtual_time ? "virtual" : "real"},
-      {"deadline", effective_deadline(spec)},
-      {"inject_fault", fault_name(spec.inject_fault)},
-  };
-  return j;
-}
-
-namespace {
-
-core::Result<int> to_int(std::string_view key, std::string_view value) {
-  int out = 0;
-  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
-  if (ec != std::errc() || ptr != value.data() + value.size())
-    return core::usage_error("{} must be a whole number, not '{}'", key, value);
-  return out;
-}
-
-core::Result<bool> to_bool(std::string_view key, std::string_view value) {
-  if (value == "yes" || value == "true")
-    return true;
-  if (value == "no" || value == "false")
-    return false;
-  return core::usage_error("{} must be yes or no, not '{}'", key, value);
-}
-
-} // namespace
-
 std::string_view required_knob(const RunSpec& spec) {
   switch (spec.async) {
   case AsyncKnob::module_param:
@@ -263,100 +170,6 @@ std::string_view required_knob(const RunSpec& spec) {
     return kernel::k_knob_module_default;
   case AsyncKnob::none:
     break;
-  }
-  return {};
-}
-
-const std::vector<std::string>& option_keys() {
-  static const std::vector<std::string> keys{"kernel",         "devices",
-                                             "probe_delay_ms", "probe_kthread",
-                                             "probe_type",     "async",
-                                             "async_value",    "udev_timeout",
-                                             "expect_bound",   "expect_udev_kill",
-                                             "expect_boot",    "accel",
-                                             "clock",          "deadline",
-                                             "load",           "expect_at_modprobe_return",
-                                             "expect_skip",    "inject_fault"};
-  return keys;
-}
-
-core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view value) {
-  auto set_int = [&](auto& field) -> core::Status {
-    auto v = to_int(key, value);
-    if (!v)
-      return std::unexpected(v.error());
-    field = *v;
-    return {};
-  };
-  if (key == "kernel") {
-    spec.kernel = std::string(value);
-  } else if (key == "devices") {
-    return set_int(spec.devices);
-  } else if (key == "probe_delay_ms") {
-    return set_int(spec.probe_delay_ms);
-  } else if (key == "probe_kthread") {
-    auto v = to_bool(key, value);
-    if (!v)
-      return std::unexpected(v.error());
-    spec.probe_kthread = *v;
-  } else if (key == "probe_type") {
-    auto v = parse_probe_type(value);
-    if (!v)
-      return std::unexpected(v.error());
-    spec.probe_type = *v;
-  } else if (key == "async") {
-    auto v = parse_async_knob(value);
-    if (!v)
-      return std::unexpected(v.error());
-    spec.async = *v;
-  } else if (key == "async_value") {
-    return set_int(spec.async_value);
-  } else if (key == "udev_timeout") {
-    return set_int(spec.udev_timeout_s.emplace());
-  } else if (key == "expect_bound") {
-    spec.expect_capacity = value == "capacity";
-    if (spec.expect_capacity)
-      return {};
-    return set_int(spec.expect.bound.emplace());
-  } else if (key == "expect_udev_kill") {
-    auto v = parse_tri(value, "expect_udev_kill");
-    if (!v)
-      return std::unexpected(v.error());
-    spec.expect.udev_kill = *v;
-  } else if (key == "expect_boot") {
-    auto v = parse_tri(value, "expect_boot");
-    if (!v)
-      return std::unexpected(v.error());
-    spec.expect.boot =
-        *v == verdict::Tri::any ? std::nullopt : std::optional<bool>(*v == verdict::Tri::yes);
-  } else if (key == "accel") {
-    if (value != "auto" && value != "kvm" && value != "tcg")
-      return core::usage_error("accel must be auto, kvm or tcg, not '{}'", value);
-    spec.accel = std::string(value);
-  } else if (key == "clock") {
-    if (value != "virtual" && value != "real")
-      return core::usage_error("clock must be virtual or real, not '{}'", value);
-    spec.clock = value == "virtual" ? vm::Clock::virtual_time : vm::Clock::real_time;
-  } else if (key == "deadline") {
-    return set_int(spec.deadline_s.emplace());
-  } else if (key == "load") {
-    if (value != "udev" && value != "modprobe")
-      return core::usage_error("load must be udev or modprobe, not '{}'", value);
-    spec.load = value == "udev" ? Load::udev : Load::modprobe;
-  } else if (key == "expect_at_modprobe_return") {
-    return set_int(spec.expect.at_modprobe_return.emplace());
-  } else if (key == "expect_skip") {
-    auto v = to_bool(key, value);
-    if (!v)
-      return std::unexpected(v.error());
-    spec.expect.skip = *v;
-  } else if (key == "inject_fault") {
-    auto v = parse_fault(value);
-    if (!v)
-      return std::unexpected(v.error());
-    spec.inject_fault = *v;
-  } else {
-    return core::usage_error("unknown option '{}'", key);
   }
   return {};
 }

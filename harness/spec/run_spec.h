@@ -51,6 +51,8 @@ struct RunSpec {
 inline constexpr int k_udev_default_timeout_s = 180;
 inline constexpr int k_max_devices = 32;
 
+// Every integer option's range (from the option table), then the rules
+// between options. Messages name the command line's flags.
 core::Status validate(const RunSpec& spec);
 
 // With a synchronous probe the worker is killed T..T+1 s after its event
@@ -82,19 +84,15 @@ std::string_view required_knob(const RunSpec& spec);
 
 std::string_view probe_type_name(ProbeType type);
 std::string_view async_knob_name(AsyncKnob knob);
-core::Result<ProbeType> parse_probe_type(std::string_view text);
-core::Result<AsyncKnob> parse_async_knob(std::string_view text);
 std::string_view fault_name(Fault fault);
-core::Result<Fault> parse_fault(std::string_view text);
-core::Result<verdict::Tri> parse_tri(std::string_view text, std::string_view option);
 
+// Made from the option table (spec/options.h):
 // The run options as result.json records them (keys are the suite keys).
 nlohmann::json options_json(const RunSpec& spec);
-
 // Sets one run option from its suite key (`probe_delay_ms`) and text value,
 // as a suite file gives them. Errors name the key and what is allowed.
 core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view value);
-// The suite keys apply_option() knows, for "allowed keys" messages.
+// The suite keys apply_option() knows, in table order, for "allowed keys" messages.
 const std::vector<std::string>& option_keys();
 
 } // namespace probegate::spec

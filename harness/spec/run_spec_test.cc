@@ -86,14 +86,18 @@ TEST(RunSpec, ImpossibleCombinationsAreUsageErrors) {
 }
 
 TEST(RunSpec, ParsersNameTheChoices) {
-  EXPECT_EQ(parse_async_knob("modprobe-conf").value(), AsyncKnob::modprobe_conf);
-  auto knob = parse_async_knob("sometimes");
+  RunSpec s;
+  ASSERT_TRUE(apply_option(s, "async", "modprobe-conf"));
+  EXPECT_EQ(s.async, AsyncKnob::modprobe_conf);
+  auto knob = apply_option(s, "async", "sometimes");
   ASSERT_FALSE(knob);
   EXPECT_NE(knob.error().message.find("module-param"), std::string::npos);
-  EXPECT_EQ(parse_probe_type("prefer-async").value(), ProbeType::prefer_async);
-  EXPECT_FALSE(parse_probe_type("async"));
-  EXPECT_EQ(parse_tri("any", "--x").value(), verdict::Tri::any);
-  EXPECT_FALSE(parse_tri("maybe", "--x"));
+  ASSERT_TRUE(apply_option(s, "probe_type", "prefer-async"));
+  EXPECT_EQ(s.probe_type, ProbeType::prefer_async);
+  EXPECT_FALSE(apply_option(s, "probe_type", "async"));
+  ASSERT_TRUE(apply_option(s, "expect_udev_kill", "any"));
+  EXPECT_EQ(s.expect.udev_kill, verdict::Tri::any);
+  EXPECT_FALSE(apply_option(s, "expect_udev_kill", "maybe"));
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 #include "suite/suite.h"
 
 #include "core/files.h"
+#include "spec/options.h"
 
 #include <algorithm>
 #include <fmt/ranges.h>
@@ -109,7 +110,8 @@ std::optional<YAML::Mark> second_document(std::string_view text) {
 }
 
 bool is_option(const std::string& key) {
-  return std::ranges::find(spec::option_keys(), key) != spec::option_keys().end();
+  const spec::OptionDef* option = spec::find_option(key);
+  return option && option->in_suite;
 }
 
 // Reads a map of run options; list values become several values.
@@ -155,19 +157,9 @@ std::string safe(std::string_view text) {
 
 // The id segment a list-valued option adds: "dev2", "timeout180", "async-module-param".
 std::string segment(const std::string& key, const std::string& value) {
-  static const std::map<std::string, std::string> k_short{
-      {"devices", "dev"},       {"probe_delay_ms", "delay"}, {"udev_timeout", "timeout"},
-      {"async_value", "value"}, {"deadline", "deadline"},    {"expect_bound", "bound"}};
-  if (auto it = k_short.find(key); it != k_short.end())
-    return it->second + safe(value);
-  if (key == "kernel") {
-    // "." or ".." would be a path step out of the case directory (fuzzer).
-    const std::string out = safe(value);
-    return out == "." || out == ".." ? "_" + out : out;
-  }
-  return safe(key == "async"        ? "async-" + value
-              : key == "probe_type" ? "type-" + value
-                                    : key + "-" + value);
+  const std::string out = safe(std::string(spec::find_option(key)->id_prefix) + value);
+  // "." or ".." would be a path step out of the case directory (fuzzer).
+  return out == "." || out == ".." ? "_" + out : out;
 }
 
 } // namespace
@@ -282,9 +274,12 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
           auto options = read_options(item.second, loc, {});
           if (!options)
             return std::unexpected(options.error());
-          for (const auto& [key, values] : *options)
+          for (const auto& [key, values] : *options) {
+            if (!spec::find_option(key)->by_kernel)
+              return loc.error(key_mark(item.second, key), "by_kernel cannot set '{}'", key);
             if (values.size() != 1)
               return loc.error(values[1].second, "by_kernel values must be single values");
+          }
           by_kernel[item.first.Scalar()] = {std::move(*options), item.first.Mark()};
         }
       }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "core/files.h"
-#include "drivers/bisect_run.h"
+#include "drivers/bisect.h"
+#include "drivers/git_bisect_run.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -44,7 +45,7 @@ protected:
   BisectOptions options(std::vector<std::string> labels, int repeat = 1) {
     BisectOptions o;
     o.labels = std::move(labels);
-    o.repeat = repeat;
+    o.policy.repeat = repeat;
     o.dir = m_tmp->path();
     o.spec_for = [labels = o.labels](size_t i) {
       spec::RunSpec s;
@@ -86,7 +87,7 @@ TEST_F(BisectRun, RepeatsFollowTheRule) {
   EXPECT_FALSE(by_any->certain) << "disagreeing repeats make the answer uncertain";
   FakeBoots majority = any;
   majority.calls.clear();
-  o.differs_if_any = false;
+  o.policy.differs_if_any = false;
   auto by_majority = run_bisect(o, majority.runner());
   ASSERT_TRUE(by_majority);
   EXPECT_EQ(by_majority->first, 2u) << "--bad-if majority: 1 of 3 is not enough";
@@ -132,6 +133,67 @@ TEST_F(BisectRun, ALogOfOtherItemsIsRefused) {
   auto missing = load_bisect_log(m_tmp->path() / "none.json", {"a", "b"});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().kind, core::ErrorKind::usage);
+}
+
+// A fake kernel whose loader is killed before any probe ends below a udev
+// timeout of 7 s, and lets every device bind from 7 s on; it judges as the
+// real one does: only the expectations given can fail.
+CaseRunner threshold_at_7(std::vector<int>& booted) {
+  return
+      [&booted](const spec::RunSpec& spec, const fs::path& dir) -> core::Result<report::RunResult> {
+        booted.push_back(*spec.udev_timeout_s);
+        report::RunResult r;
+        r.spec = spec;
+        r.dir = dir;
+        r.outcome.devices_bound = *spec.udev_timeout_s >= 7 ? spec.devices : 0;
+        r.outcome.udev_worker_killed = r.outcome.devices_bound == 0;
+        const bool met = !spec.expect.bound || *spec.expect.bound == r.outcome.devices_bound;
+        r.verdict.kind = met ? VerdictKind::pass : VerdictKind::fail;
+        return r;
+      };
+}
+
+TEST_F(BisectRun, AParamWithoutExpectationsFindsWhereTheOutcomeChanges) {
+  auto range = parse_param("udev-timeout=1..12");
+  ASSERT_TRUE(range) << range.error().message;
+  EXPECT_EQ(range->key, "udev_timeout");
+  spec::RunSpec base;
+  base.devices = 2;
+  base.probe_delay_ms = 1500;
+  auto items = param_items(base, *range, /*bound_given=*/false);
+  ASSERT_TRUE(items) << items.error().message;
+  EXPECT_NE(items->rule.find("expects every device to bind"), std::string::npos) << items->rule;
+  BisectOptions o = options(items->labels);
+  o.spec_for = [&](size_t i) { return items->specs[i]; };
+  std::vector<int> booted;
+  auto answer = run_bisect(o, threshold_at_7(booted));
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->kind, bisect::Answer::Kind::found) << "0/2 bound at 1, 2/2 at 12";
+  EXPECT_EQ(items->labels[answer->first], "udev_timeout=7");
+  EXPECT_EQ(items->labels[answer->last_same], "udev_timeout=6");
+  EXPECT_LE(booted.size(), 6u) << "about log2(12) + 2 boots";
+}
+
+TEST_F(BisectRun, AParamWithAnExpectedBoundKeepsIt) {
+  spec::RunSpec base;
+  base.devices = 2;
+  base.expect.bound = 0;
+  auto items = param_items(base, *parse_param("udev_timeout=1..4"), /*bound_given=*/true);
+  ASSERT_TRUE(items);
+  for (const auto& s : items->specs)
+    EXPECT_EQ(s.expect.bound, 0);
+  EXPECT_EQ(items->labels.back(), "udev_timeout=4");
+  for (const char* bad : {"udev-timeout", "foo=1..2", "udev-timeout=5..1", "devices=1..40"}) {
+    const auto error = [&] {
+      const auto range = parse_param(bad);
+      if (!range)
+        return range.error();
+      auto refused = param_items(base, *range, false);
+      return refused ? core::Error{} : refused.error();
+    }();
+    EXPECT_EQ(error.kind, core::ErrorKind::usage) << bad;
+    EXPECT_FALSE(error.message.empty()) << bad;
+  }
 }
 
 TEST(BisectExit, GitBisectRunCodes) {
