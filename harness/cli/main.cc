@@ -59,6 +59,7 @@ struct RunOptions {
   std::optional<int> expect_at_modprobe_return;
   std::optional<std::string> expect_skip;
   std::string inject_fault = "none";
+  std::string userspace = "debian:bookworm";
 };
 
 // CLI11 reads an empty argument as 0: `--devices ""` would boot no device.
@@ -109,6 +110,10 @@ void add_run_options(CLI::App* app, RunOptions& o) {
   app->add_option("--expect-skip", o.expect_skip,
                   "yes: the kernel must lack the --async knob (the run skips); no: it must have "
                   "it. Default: a missing knob skips the run");
+  app->add_option("--userspace", o.userspace,
+                  "Guest user space: debian:bullseye|debian:bookworm|debian:trixie|debian:sid, "
+                  "or kernel (the suite the kernel came from)")
+      ->capture_default_str();
   app->add_flag("--keep-initramfs", o.keep_initramfs,
                 "Keep the run's initramfs.img in its results directory");
   app->add_option("--inject-fault", o.inject_fault,
@@ -157,6 +162,8 @@ core::Result<spec::RunSpec> to_spec(const RunOptions& o) {
     return std::unexpected(fault.error());
   if (auto load = spec::apply_option(s, "load", o.load); !load)
     return std::unexpected(load.error());
+  if (auto userspace = spec::apply_option(s, "userspace", o.userspace); !userspace)
+    return std::unexpected(userspace.error());
   s.expect.at_modprobe_return = o.expect_at_modprobe_return;
   if (o.expect_skip)
     if (auto skip = spec::apply_option(s, "expect_skip", *o.expect_skip); !skip)

@@ -86,6 +86,11 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
     return fail(kernel.error());
   result.kernel_release = kernel->release;
   result.stage_s["fetch"] = seconds_since(stage);
+  // User space: the suite named, or the one the kernel came from.
+  auto userspace = spec::userspace_suite(spec, kernel->suite);
+  if (!userspace)
+    return fail(userspace.error());
+  result.userspace_suite = *userspace;
 
   // Run directory: from here on, every outcome leaves a result.json.
   result.dir = run_dir.empty() ? env.results / run_name(spec) : run_dir;
@@ -153,7 +158,7 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   // Image: cached base and modules layers + this run's config layer.
   stage = Clock::now();
   image::ImageBuilder images(env.runner, env.cache, env.data, env.progress);
-  auto base = images.base_layer();
+  auto base = images.base_layer(result.userspace_suite);
   if (!base)
     return fail(base.error());
   auto modules_layer = images.modules_layer(*kernel, module ? &*module : nullptr);

@@ -8,8 +8,8 @@
 
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +20,7 @@ namespace probegate::report {
 struct RunResult {
   spec::RunSpec spec;
   std::string kernel_release;
+  std::string userspace_suite; // the Debian suite of the guest's user space
   verdict::Outcome outcome;
   verdict::Verdict verdict;
   std::string kernel_cmdline;
@@ -27,7 +28,7 @@ struct RunResult {
   std::string accel;
   std::string accel_reason;
   std::optional<double> accel_probe_bound_s; // the KVM probe's bound, when one decided
-  std::map<std::string, double> stage_s; // fetch, module_build, image, accel, boot
+  std::map<std::string, double> stage_s;     // fetch, module_build, image, accel, boot
   double host_before_qemu_s = 0;
   double wall_s = 0;
   std::string error; // the infrastructure error, when verdict is error

@@ -3,7 +3,9 @@
 
 #include "kernel/knobs.h"
 
+#include <algorithm>
 #include <charconv>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 namespace probegate::spec {
@@ -117,7 +119,31 @@ core::Status validate(const RunSpec& spec) {
   if (spec.clock == vm::Clock::virtual_time && spec.accel == "kvm")
     return core::usage_error("--clock virtual needs TCG (icount); with --accel kvm use "
                              "--clock real");
+  if (auto suite = userspace_suite(spec, ""); !suite)
+    return std::unexpected(suite.error());
   return {};
+}
+
+const std::vector<std::string>& userspace_values() {
+  static const std::vector<std::string> values{"debian:bullseye", "debian:bookworm",
+                                               "debian:trixie", "debian:sid", "kernel"};
+  return values;
+}
+
+core::Result<std::string> userspace_suite(const RunSpec& spec, std::string_view kernel_suite) {
+  if (std::ranges::find(userspace_values(), spec.userspace) == userspace_values().end())
+    return core::usage_error("--userspace (suite key userspace) must be one of {}, not '{}'",
+                             fmt::join(userspace_values(), ", "), spec.userspace);
+  if (spec.userspace != "kernel")
+    return spec.userspace.substr(std::string_view("debian:").size());
+  if (kernel_suite.empty())
+    return std::string(k_default_userspace_suite);
+  for (const auto& value : userspace_values())
+    if (value == fmt::format("debian:{}", kernel_suite))
+      return std::string(kernel_suite);
+  return core::usage_error("userspace: kernel: the kernel comes from Debian {}, which has no "
+                           "user space here (one of {})",
+                           kernel_suite, fmt::join(userspace_values(), ", "));
 }
 
 Capacity predicted_capacity(const RunSpec& spec) {
@@ -228,6 +254,7 @@ nlohmann::json options_json(const RunSpec& spec) {
       {"clock", spec.clock == vm::Clock::virtual_time ? "virtual" : "real"},
       {"deadline", effective_deadline(spec)},
       {"inject_fault", fault_name(spec.inject_fault)},
+      {"userspace", spec.userspace},
   };
   return j;
 }
@@ -276,7 +303,8 @@ const std::vector<std::string>& option_keys() {
                                              "expect_boot",    "accel",
                                              "clock",          "deadline",
                                              "load",           "expect_at_modprobe_return",
-                                             "expect_skip",    "inject_fault"};
+                                             "expect_skip",    "inject_fault",
+                                             "userspace"};
   return keys;
 }
 
@@ -355,6 +383,10 @@ core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view 
     if (!v)
       return std::unexpected(v.error());
     spec.inject_fault = *v;
+  } else if (key == "userspace") {
+    spec.userspace = std::string(value);
+    if (auto suite = userspace_suite(spec, ""); !suite)
+      return std::unexpected(suite.error());
   } else {
     return core::usage_error("unknown option '{}'", key);
   }
