@@ -7,6 +7,7 @@
 #include "kernel/debian_apt.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fmt/ranges.h>
 #include <fstream>
 #include <set>
@@ -20,6 +21,9 @@ namespace {
 
 // Bump when the layout of the base layer changes in code (not in images/).
 constexpr std::string_view k_base_format = "base-v2";
+// How long a base layer is taken without asking apt whether its packages
+// changed: as long as DebianApt keeps a suite's index.
+constexpr auto k_ask_apt_every = std::chrono::hours(12);
 
 CpioEntry dir(std::string path) {
   return CpioEntry{std::move(path), CpioEntry::Type::dir, 0755, {}, {}, 0, 0};
@@ -91,8 +95,33 @@ core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
   if (!roots_text)
     return std::unexpected(roots_text.error());
   const auto roots = list_lines(*roots_text);
-  // The last layer built for the suite, for when apt cannot be asked.
+
+  // Half of the key: everything under images/ (roots, excludes, /init, the
+  // rootfs overlay); the other half is the exact packages.
+  std::string images_text = fmt::format("{}\0{}", k_base_format, suite);
+  auto overlay = entries_from_tree(m_data / "images", {});
+  if (!overlay)
+    return std::unexpected(overlay.error());
+  for (const auto& e : *overlay)
+    images_text += '\0' + e.path + '\0' + e.target + '\0' + core::sha256_hex(e.data);
+  const std::string images_key = core::sha256_hex(images_text);
+
+  // The layer last built for this suite and these images/, so that a warm
+  // boot does not ask apt (two commands, ~3 s) every time: reused while
+  // younger than the apt index is, or whenever apt cannot be asked.
   const fs::path last = m_cache / "layers" / ("base-" + suite + ".last");
+  std::optional<fs::path> last_layer;
+  if (auto text = core::read_file(last)) {
+    const auto lines = list_lines(*text);
+    if (lines.size() == 2 && lines[0] == images_key && fs::exists(lines[1]))
+      last_layer = lines[1];
+  }
+  if (last_layer) {
+    std::error_code ec;
+    const auto written = fs::last_write_time(last, ec);
+    if (!ec && fs::file_time_type::clock::now() - written < k_ask_apt_every)
+      return *last_layer;
+  }
 
   // What the suite's apt would download now: the roots, their library
   // packages, at their current versions.
@@ -125,30 +154,23 @@ core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
   if (!asked) {
     if (asked.error().kind == core::ErrorKind::usage)
       return std::unexpected(asked.error());
-    if (auto text = core::read_file(last); text && fs::exists(*text)) {
+    if (last_layer) {
       m_progress(fmt::format("cannot ask apt about Debian {} ({}); using its last base layer",
                              suite, asked.error().message));
-      return fs::path(*text);
+      return *last_layer;
     }
     return std::unexpected(
         core::with_context(asked.error(), "listing the " + suite + " user space packages"));
   }
 
-  // The key covers the exact packages and everything under images/: roots,
-  // excludes, /init and the rootfs overlay.
-  std::string key_text = fmt::format("{}\0{}", k_base_format, suite);
+  std::string key_text = images_key;
   for (const auto& deb : debs)
     key_text += '\0' + deb;
-  auto overlay = entries_from_tree(m_data / "images", {});
-  if (!overlay)
-    return std::unexpected(overlay.error());
-  for (const auto& e : *overlay)
-    key_text += '\0' + e.path + '\0' + e.target + '\0' + core::sha256_hex(e.data);
   const fs::path out =
       m_cache / "layers" /
       fmt::format("base-{}-{}.cpio", suite, core::sha256_hex(key_text).substr(0, 16));
   auto remember = [&](const fs::path& layer) -> core::Result<fs::path> {
-    (void)core::write_file_atomic(last, layer.string());
+    (void)core::write_file_atomic(last, fmt::format("{}\n{}\n", images_key, layer.string()));
     return layer;
   };
   if (fs::exists(out))
