@@ -96,6 +96,13 @@ void ConsoleParser::feed(std::string_view raw) {
     AgentFact fact{t, fields["event"], {}};
     fields.erase("event");
     fact.fields = std::move(fields);
+    if (fact.event == "userspace" && fact.fields.contains("udev") && !m_log.udev_version) {
+      const auto& udev = fact.fields.at("udev");
+      int version = 0;
+      const auto [ptr, ec] = std::from_chars(udev.data(), udev.data() + udev.size(), version);
+      if (ec == std::errc() && version > 0)
+        m_log.udev_version = version;
+    }
     if (full(m_log.facts.size()))
       return;
     m_log.facts.push_back(std::move(fact));

@@ -54,6 +54,7 @@ struct BootLog {
   std::map<std::string, int> kernel_probe_failures; // device -> error, the kernel's own line
   std::vector<UdevWorkerLine> udev;
   std::vector<AgentFact> facts;
+  std::optional<int> udev_version;  // the agent's `userspace udev=N` fact
   std::optional<std::string> panic; // the "Kernel panic" line
   std::optional<std::string> oops;  // first Oops/BUG/cut-here line
   // Where that Oops happened: the first kernel-mode "RIP: 0010:" after it,

@@ -53,6 +53,42 @@ TEST(ConsoleParser, SyncKillOn61) {
   EXPECT_FALSE(log.initramfs_error);
 }
 
+// Whole boots of one 6.1 kernel with each suite's user space (udev
+// timeout 3 s, synchronous probes with a kthread): the agent's `userspace`
+// fact gives the udev version, and each udev's wording of the kill (247 and
+// 257 without a period, 262 with one) gives the loader's kill; udev 257 and
+// 262 kill 10 s later (docs/FACTS.md "udev 256 and later wait 10 s more").
+TEST(ConsoleParser, UdevOfEachSuiteReportsItsVersionAndKill) {
+  struct Row {
+    const char* log;
+    int udev;
+    double kill_s;
+  };
+  for (const auto& row : {Row{"6.1-bullseye-sync-kill.log", 247, 5.94},
+                          Row{"6.1-trixie-sync-kill-16s.log", 257, 16.10},
+                          Row{"6.1-sid-sync-kill-16s.log", 262, 16.15}}) {
+    const auto log = parse_file(row.log);
+    EXPECT_EQ(log.udev_version, row.udev) << row.log;
+    ASSERT_TRUE(log.loader_pid) << row.log;
+    int loader_kills = 0;
+    for (const auto& w : log.udev)
+      if (w.kind == UdevWorkerLine::Kind::killed && w.worker_pid == *log.loader_pid) {
+        ++loader_kills;
+        ASSERT_TRUE(w.t_s);
+        EXPECT_NEAR(*w.t_s, row.kill_s, 0.01) << row.log;
+      }
+    EXPECT_EQ(loader_kills, 1) << row.log;
+    EXPECT_EQ(log.kernel_probe_failures.size(), 2u) << row.log;
+  }
+}
+
+TEST(ConsoleParser, UserspaceFactNeedsAVersionNumber) {
+  EXPECT_EQ(parse_console("[    1.789373] probegate: event=userspace udev=262\n").udev_version,
+            262);
+  EXPECT_FALSE(parse_console("[    1.789373] probegate: event=userspace udev=\n").udev_version);
+  EXPECT_FALSE(parse_console("[    1.789373] probegate: event=userspace udev=x1\n").udev_version);
+}
+
 TEST(ConsoleParser, AsyncProbesRunInKernelWorkers) {
   const auto log = parse_file("6.1-async-param.log");
   ASSERT_TRUE(log.loader_pid);

@@ -74,6 +74,11 @@ core::Status fetch_kernel(BootRun& run) {
     return std::unexpected(kernel.error());
   run.kernel = std::move(*kernel);
   run.result.kernel_release = run.kernel.release;
+  // User space: the suite named, or the one the kernel came from.
+  auto userspace = spec::userspace_suite(run.spec, run.kernel.suite);
+  if (!userspace)
+    return std::unexpected(userspace.error());
+  run.result.userspace_suite = *userspace;
   return {};
 }
 
@@ -139,7 +144,7 @@ core::Status build_modules(BootRun& run) {
 core::Status build_image(BootRun& run) {
   const auto& spec = run.spec;
   image::ImageBuilder images(run.env.runner, run.env.cache, run.env.data, run.env.progress);
-  auto base = images.base_layer();
+  auto base = images.base_layer(run.result.userspace_suite);
   if (!base)
     return std::unexpected(base.error());
   auto modules_layer = images.modules_layer(run.kernel, run.module ? &*run.module : nullptr);

@@ -40,7 +40,8 @@ TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {
     PROBEGATE_E2E_SKIP() << "git is not installed";
   // The 6.1 source, unpacked by `kernels build` (which also proves the
   // tinyconfig build works before the bisection relies on it).
-  const auto built = e2e::run_probegate({"kernels", "build", "--source", "linux-source-6.1"});
+  const auto built = e2e::run_probegate({"kernels", "build", "--source", "linux-source-6.1"}, {},
+                                        e2e::k_kernel_build_timeout);
   ASSERT_EQ(built.exit_code, 0) << built.output;
   const auto source = sh("ls -d \"${PROBEGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/probegate}\""
                          "/sources/linux-source-6.1_*/ | sort -V | tail -1");

@@ -59,14 +59,19 @@ struct Captured {
 
 // Runs the probegate binary with `args` (and `env` added to the
 // environment), capturing what it prints.
+// A kernel build from source takes 7 min on an idle 2-core machine and more
+// than 15 beside other builds: its tests wait this long.
+inline constexpr std::chrono::minutes k_kernel_build_timeout{50};
+
 inline Captured run_probegate(const std::vector<std::string>& args,
-                              const std::map<std::string, std::string>& env = {}) {
+                              const std::map<std::string, std::string>& env = {},
+                              std::chrono::minutes timeout = std::chrono::minutes(15)) {
   auto runner = proc::make_process_runner();
   core::Command command;
   command.env = env;
   command.argv = {PROBEGATE_BINARY};
   command.argv.insert(command.argv.end(), args.begin(), args.end());
-  command.timeout = std::chrono::minutes(15);
+  command.timeout = timeout;
   Captured out;
   auto ran = runner->run(command, [&](std::string_view line) {
     out.output.append(line).push_back('\n');

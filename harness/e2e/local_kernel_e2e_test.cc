@@ -58,7 +58,8 @@ std::string line_starting(const std::string& output, std::string_view prefix) {
 }
 
 TEST_F(LocalKernelE2e, SourceBuildBootsAsATree) {
-  const auto built = e2e::run_probegate({"kernels", "build", "--source", "linux-source-6.1"});
+  const auto built = e2e::run_probegate({"kernels", "build", "--source", "linux-source-6.1"}, {},
+                                        e2e::k_kernel_build_timeout);
   if (built.exit_code == 3 &&
       built.output.find("downloading linux-source-6.1") != std::string::npos)
     PROBEGATE_E2E_SKIP() << "cannot download linux-source-6.1:\n" << built.output;

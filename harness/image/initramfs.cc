@@ -2,9 +2,15 @@
 #include "image/initramfs.h"
 
 #include "core/files.h"
+#include "image/lib_closure.h"
+#include "image/userspace.h"
+#include "kernel/debian_apt.h"
 
 #include <algorithm>
+#include <chrono>
+#include <fmt/ranges.h>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace probegate::image {
@@ -14,7 +20,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bump when the layout of the base layer changes in code (not in images/).
-constexpr std::string_view k_base_format = "base-v1";
+constexpr std::string_view k_base_format = "base-v2";
+// How long a base layer is taken without asking apt whether its packages
+// changed: as long as DebianApt keeps a suite's index.
+constexpr auto k_ask_apt_every = std::chrono::hours(12);
 
 CpioEntry dir(std::string path) {
   return CpioEntry{std::move(path), CpioEntry::Type::dir, 0755, {}, {}, 0, 0};
@@ -74,38 +83,117 @@ ImageBuilder::ImageBuilder(proc::ProcessRunner& runner, fs::path cache, fs::path
     : m_runner(runner), m_cache(std::move(cache)), m_data(std::move(data_root)),
       m_progress(std::move(progress)) {}
 
-core::Result<fs::path> ImageBuilder::base_layer() {
-  // The key covers everything under images/: package list, excludes, /init
-  // and the rootfs overlay.
-  std::string key_text(k_base_format);
-  for (const auto* name : {"images/base-packages.txt", "images/base-exclude.txt", "images/init"})
+core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
+  if (std::ranges::find(userspace_suites(), suite) == userspace_suites().end())
+    return core::usage_error("no base layer for Debian suite '{}': use one of {}", suite,
+                             fmt::join(userspace_suites(), ", "));
+  for (const auto* name : {"images/userspace-roots.txt", "images/base-exclude.txt", "images/init"})
     if (!fs::exists(m_data / name))
       return core::infra_error("{} is missing: is PROBEGATE_DATA_DIR ({}) a probegate checkout?",
                                (m_data / name).string(), m_data.string());
+  auto roots_text = core::read_file(m_data / "images/userspace-roots.txt");
+  if (!roots_text)
+    return std::unexpected(roots_text.error());
+  const auto roots = list_lines(*roots_text);
+
+  // Half of the key: everything under images/ (roots, excludes, /init, the
+  // rootfs overlay); the other half is the exact packages.
+  std::string images_text = fmt::format("{}\0{}", k_base_format, suite);
   auto overlay = entries_from_tree(m_data / "images", {});
   if (!overlay)
     return std::unexpected(overlay.error());
   for (const auto& e : *overlay)
-    key_text += '\0' + e.path + '\0' + e.target + '\0' + core::sha256_hex(e.data);
+    images_text += '\0' + e.path + '\0' + e.target + '\0' + core::sha256_hex(e.data);
+  const std::string images_key = core::sha256_hex(images_text);
+
+  // The layer last built for this suite and these images/, so that a warm
+  // boot does not ask apt (two commands, ~3 s) every time: reused while
+  // younger than the apt index is, or whenever apt cannot be asked.
+  const fs::path last = m_cache / "layers" / ("base-" + suite + ".last");
+  std::optional<fs::path> last_layer;
+  if (auto text = core::read_file(last)) {
+    const auto lines = list_lines(*text);
+    if (lines.size() == 2 && lines[0] == images_key && fs::exists(lines[1]))
+      last_layer = lines[1];
+  }
+  if (last_layer) {
+    std::error_code ec;
+    const auto written = fs::last_write_time(last, ec);
+    if (!ec && fs::file_time_type::clock::now() - written < k_ask_apt_every)
+      return *last_layer;
+  }
+
+  // What the suite's apt would download now: the roots, their library
+  // packages, at their current versions.
+  kernel::DebianApt apt(m_runner, m_cache);
+  std::vector<std::string> packages;
+  std::vector<std::string> debs;
+  auto asked = [&]() -> core::Status {
+    if (auto ready = apt.ready(suite); !ready)
+      return ready;
+    std::vector<std::string> argv{"apt-cache",       "depends",       "--recurse",
+                                  "--no-recommends", "--no-suggests", "--no-conflicts",
+                                  "--no-breaks",     "--no-replaces", "--no-enhances"};
+    argv.insert(argv.end(), roots.begin(), roots.end());
+    auto depends = apt.capture(suite, argv);
+    if (!depends)
+      return std::unexpected(depends.error());
+    packages = userspace_packages(*depends, roots);
+    std::vector<std::string> uris{"apt-get", "download", "--print-uris", "-q"};
+    uris.insert(uris.end(), packages.begin(), packages.end());
+    auto printed = apt.capture(suite, uris);
+    if (!printed)
+      return std::unexpected(printed.error());
+    debs = deb_file_names(*printed);
+    if (debs.size() != packages.size())
+      return core::infra_error("apt-get download --print-uris named {} .deb files for {} "
+                               "packages of {}",
+                               debs.size(), packages.size(), suite);
+    return {};
+  }();
+  if (!asked) {
+    if (asked.error().kind == core::ErrorKind::usage)
+      return std::unexpected(asked.error());
+    if (last_layer) {
+      m_progress(fmt::format("cannot ask apt about Debian {} ({}); using its last base layer",
+                             suite, asked.error().message));
+      return *last_layer;
+    }
+    return std::unexpected(
+        core::with_context(asked.error(), "listing the " + suite + " user space packages"));
+  }
+
+  std::string key_text = images_key;
+  for (const auto& deb : debs)
+    key_text += '\0' + deb;
   const fs::path out =
-      m_cache / "layers" / ("base-" + core::sha256_hex(key_text).substr(0, 16) + ".cpio");
+      m_cache / "layers" /
+      fmt::format("base-{}-{}.cpio", suite, core::sha256_hex(key_text).substr(0, 16));
+  auto remember = [&](const fs::path& layer) -> core::Result<fs::path> {
+    (void)core::write_file_atomic(last, fmt::format("{}\n{}\n", images_key, layer.string()));
+    return layer;
+  };
   if (fs::exists(out))
-    return out;
-  auto lock = core::FileLock::acquire(m_cache / "locks" / "base-layer.lock");
+    return remember(out);
+  auto lock = core::FileLock::acquire(m_cache / "locks" / ("base-layer-" + suite + ".lock"));
   if (!lock)
     return std::unexpected(lock.error());
   if (fs::exists(out))
-    return out;
-  return build_base(out);
+    return remember(out);
+  auto built = build_base(suite, roots, packages, out);
+  if (!built)
+    return built;
+  return remember(*built);
 }
 
-core::Result<fs::path> ImageBuilder::build_base(const fs::path& out) {
-  auto packages_text = core::read_file(m_data / "images/base-packages.txt");
+core::Result<fs::path> ImageBuilder::build_base(const std::string& suite,
+                                                const std::vector<std::string>& roots,
+                                                const std::vector<std::string>& packages,
+                                                const fs::path& out) {
   auto exclude_text = core::read_file(m_data / "images/base-exclude.txt");
   auto init = core::read_file(m_data / "images/init");
-  if (!packages_text || !exclude_text || !init)
+  if (!exclude_text || !init)
     return core::infra_error("cannot read images/ in {}", m_data.string());
-  const auto packages = list_lines(*packages_text);
   auto tmp = core::TempDir::create(m_cache / "tmp", "base-");
   if (!tmp)
     return std::unexpected(tmp.error());
@@ -113,20 +201,44 @@ core::Result<fs::path> ImageBuilder::build_base(const fs::path& out) {
   const fs::path root = tmp->path() / "root";
   fs::create_directories(debs);
   fs::create_directories(root);
-  m_progress(fmt::format("building the base user space from {} Debian packages", packages.size()));
-  core::Command download;
-  download.argv = {"apt-get", "download", "-q"};
-  download.argv.insert(download.argv.end(), packages.begin(), packages.end());
+  m_progress(
+      fmt::format("building the Debian {} user space from {} packages", suite, packages.size()));
+  kernel::DebianApt apt(m_runner, m_cache);
+  std::vector<std::string> argv{"apt-get", "download", "-q"};
+  argv.insert(argv.end(), packages.begin(), packages.end());
+  auto download = apt.command(suite, argv);
   download.cwd = debs;
-  download.env["LC_ALL"] = "C";
   if (auto got = proc::run_checked(m_runner, download); !got)
-    return std::unexpected(core::with_context(got.error(), "downloading the base packages"));
+    return std::unexpected(
+        core::with_context(got.error(), "downloading the " + suite + " user space packages"));
+
+  // Unpack every package into one tree; remember which paths the roots
+  // ship: of the libraries' packages only what the ELF files need is kept.
+  std::set<std::string> root_files;
+  std::vector<fs::path> deb_files;
+  for (const auto& deb : fs::directory_iterator(debs))
+    deb_files.push_back(deb.path());
+  std::ranges::sort(deb_files);
   std::string manifest;
-  for (const auto& deb : fs::directory_iterator(debs)) {
-    manifest += deb.path().filename().string() + "\n";
+  for (const auto& deb : deb_files) {
+    manifest += deb.filename().string() + "\n";
+    const bool is_root =
+        std::ranges::find(roots, deb_package(deb.filename().string())) != roots.end();
     core::Command unpack;
-    unpack.argv = {"dpkg-deb", "-x", deb.path().string(), root.string()};
-    if (auto done = proc::run_checked(m_runner, unpack); !done)
+    unpack.argv = {"dpkg-deb", "-X", deb.string(), root.string()};
+    auto done = proc::run_checked(m_runner, unpack, [&](std::string_view line) {
+      if (is_root) {
+        std::string path(line);
+        while (path.starts_with("./"))
+          path.erase(0, 2);
+        while (path.ends_with("/"))
+          path.pop_back();
+        if (!path.empty() && path != ".")
+          root_files.insert(path);
+      }
+      return proc::LineAction::keep_going;
+    });
+    if (!done)
       return std::unexpected(done.error());
   }
   std::error_code ec;
@@ -134,19 +246,80 @@ core::Result<fs::path> ImageBuilder::build_base(const fs::path& out) {
            fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
   if (ec)
     return core::infra_error("cannot copy images/rootfs: {}", ec.message());
+  auto overlay = entries_from_tree(m_data / "images" / "rootfs", {});
+  if (!overlay)
+    return std::unexpected(overlay.error());
+  for (const auto& e : *overlay)
+    root_files.insert(e.path);
+  // Usr-merged suites (trixie, sid) ship only /usr: the guest still needs
+  // /bin/busybox (the agent's #!), /lib64/ld-linux-x86-64.so.2 (every
+  // PT_INTERP) and /lib/systemd/systemd-udevd, as base-files' links give a
+  // real system. Suites that ship / and /usr keep their split layout.
+  for (const auto* top : {"bin", "sbin", "lib", "lib64"}) {
+    if (fs::exists(fs::symlink_status(root / top)) || !fs::is_directory(root / "usr" / top))
+      continue;
+    fs::create_directory_symlink(fs::path("usr") / top, root / top, ec);
+    if (ec)
+      return core::infra_error("cannot link /{} to usr/{}: {}", top, top, ec.message());
+    root_files.insert(top);
+  }
+
   auto entries = entries_from_tree(root, list_lines(*exclude_text));
   if (!entries)
     return std::unexpected(entries.error());
+  // Every program the roots ship starts the library closure; glibc also
+  // dlopen()s its NSS module for /etc/group (udev rules name groups).
+  std::vector<std::string> starts;
+  for (const auto& e : *entries) {
+    if (!root_files.contains(e.path))
+      continue;
+    if ((e.type == CpioEntry::Type::file && !library_name(e.path)) ||
+        (e.type != CpioEntry::Type::dir &&
+         fs::path(e.path).filename().string().starts_with("libnss_files.so.")))
+      starts.push_back(e.path);
+  }
+  auto closure = library_closure(root, starts);
+  if (!closure)
+    return std::unexpected(
+        core::with_context(closure.error(), "the Debian " + suite + " user space"));
+  std::set<std::string> present;
+  for (const auto& e : *entries)
+    present.insert(e.path);
+  for (const auto& path : *closure)
+    if (!present.contains(path))
+      return core::infra_error("the Debian {} user space needs /{}, but images/base-exclude.txt "
+                               "leaves it out",
+                               suite, path);
+  std::set<std::string> dirs; // parents of what is kept
+  auto keep = [&](const CpioEntry& e) {
+    if (closure->contains(e.path))
+      return true;
+    if (!root_files.contains(e.path))
+      return false;
+    return e.type == CpioEntry::Type::dir || !library_name(e.path);
+  };
+  std::vector<CpioEntry> kept;
+  for (auto& e : *entries) {
+    if (e.type == CpioEntry::Type::dir || !keep(e))
+      continue;
+    for (auto parent = fs::path(e.path).parent_path(); !parent.empty();
+         parent = parent.parent_path())
+      dirs.insert(parent.string());
+    kept.push_back(std::move(e));
+  }
+  for (auto& e : *entries)
+    if (e.type == CpioEntry::Type::dir && (dirs.contains(e.path) || root_files.contains(e.path)))
+      kept.push_back(std::move(e));
   for (auto extra : {dir("dev"), dir("proc"), dir("sys"), dir("run"), dir("tmp"), dir("etc"),
                      dir("etc/probegate"), dir("etc/modprobe.d")}) {
-    if (std::ranges::find(*entries, extra.path, &CpioEntry::path) == entries->end())
-      entries->push_back(extra);
+    if (std::ranges::find(kept, extra.path, &CpioEntry::path) == kept.end())
+      kept.push_back(extra);
   }
-  entries->push_back(CpioEntry{"dev/console", CpioEntry::Type::chardev, 0600, {}, {}, 5, 1});
-  entries->push_back(file("init", *init, 0755));
-  entries->push_back(file("etc/probegate/base-packages.txt", manifest));
-  std::ranges::stable_sort(*entries, {}, &CpioEntry::path);
-  return write_layer(*entries, out);
+  kept.push_back(CpioEntry{"dev/console", CpioEntry::Type::chardev, 0600, {}, {}, 5, 1});
+  kept.push_back(file("init", *init, 0755));
+  kept.push_back(file("etc/probegate/base-packages.txt", manifest));
+  std::ranges::stable_sort(kept, {}, &CpioEntry::path);
+  return write_layer(kept, out);
 }
 
 core::Result<fs::path> ImageBuilder::modules_layer(const kernel::KernelArtifact& kernel,

@@ -38,8 +38,9 @@ struct Initramfs {
 };
 
 // Builds initramfs images as concatenated cpio layers (the kernel unpacks
-// them in order): a base user space from Debian packages (busybox-static,
-// udev, kmod and their libraries; images/base-packages.txt), a per-kernel
+// them in order): a base user space from one Debian suite's packages
+// (busybox-static, udev, kmod, libc6: images/userspace-roots.txt, plus the
+// libraries their ELF files need), a per-kernel
 // modules layer (.ko + depmod output) and a small per-run config layer. The
 // first two are cached by content, so a warm run only writes the last.
 class ImageBuilder {
@@ -47,7 +48,8 @@ public:
   ImageBuilder(proc::ProcessRunner& runner, std::filesystem::path cache,
                std::filesystem::path data_root, std::function<void(std::string_view)> progress);
 
-  core::Result<std::filesystem::path> base_layer();
+  // `suite`: bullseye, bookworm, trixie or sid (image::userspace_suites()).
+  core::Result<std::filesystem::path> base_layer(const std::string& suite);
   // `module` null: the kernel has slowprobe built in; the layer then holds
   // only the kernel's module metadata (depmod's output included).
   core::Result<std::filesystem::path> modules_layer(const kernel::KernelArtifact& kernel,
@@ -57,7 +59,10 @@ public:
                                    const std::filesystem::path& out);
 
 private:
-  core::Result<std::filesystem::path> build_base(const std::filesystem::path& out);
+  core::Result<std::filesystem::path> build_base(const std::string& suite,
+                                                 const std::vector<std::string>& roots,
+                                                 const std::vector<std::string>& packages,
+                                                 const std::filesystem::path& out);
 
   proc::ProcessRunner& m_runner;
   std::filesystem::path m_cache;
@@ -70,7 +75,7 @@ private:
 // ("Initramfs unpacking failed: invalid magic at start of compressed archive").
 core::Status corrupt_start(const std::filesystem::path& image);
 
-// Non-comment, non-blank lines of a list file (images/base-packages.txt).
+// Non-comment, non-blank lines of a list file (images/userspace-roots.txt).
 std::vector<std::string> list_lines(std::string_view text);
 
 } // namespace probegate::image

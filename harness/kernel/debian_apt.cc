@@ -128,6 +128,15 @@ core::Status DebianApt::prepare(const DebianSuite& suite, bool refresh) {
   return core::write_file_atomic(stamp, "");
 }
 
+core::Status DebianApt::ready(const std::string& suite) {
+  if (suite == m_host_suite)
+    return {};
+  for (const auto& known : m_suites)
+    if (known.name == suite)
+      return prepare(known, false);
+  return core::usage_error("probegate knows no Debian suite '{}'", suite);
+}
+
 core::Result<std::vector<Offer>> DebianApt::offers(bool refresh, bool offline,
                                                    std::vector<std::string>* unreachable) {
   std::vector<Offer> out;

@@ -42,7 +42,8 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
           {"devices_at_modprobe_return", opt(o.devices_at_modprobe_return)},
           {"loader_pid", opt(o.loader_pid)},
           {"infra_error", opt(o.infra_error)},
-          {"guest_kernel", o.guest_kernel}};
+          {"guest_kernel", o.guest_kernel},
+          {"udev_version", opt(o.udev_version)}};
 }
 
 } // namespace
@@ -63,6 +64,10 @@ nlohmann::json to_json(const RunResult& r) {
       {"verdict", verdict::verdict_name(r.verdict.kind)},
       {"reason", r.verdict.reason},
       {"kernel", {{"ref", r.spec.kernel}, {"release", r.kernel_release}}},
+      {"userspace",
+       {{"ref", r.spec.userspace},
+        {"suite", r.userspace_suite.empty() ? nlohmann::json() : nlohmann::json(r.userspace_suite)},
+        {"udev", opt(r.outcome.udev_version)}}},
       {"options", spec::options_json(r.spec)},
       {"outcome", outcome_json(r.outcome)},
       {"checks", checks},

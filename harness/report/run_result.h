@@ -20,6 +20,7 @@ namespace probegate::report {
 struct RunResult {
   spec::RunSpec spec;
   std::string kernel_release;
+  std::string userspace_suite; // the Debian suite of the guest's user space
   verdict::Outcome outcome;
   verdict::Verdict verdict;
   std::string kernel_cmdline;

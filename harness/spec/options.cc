@@ -299,6 +299,17 @@ std::vector<OptionDef> make_table() {
                 const OptionValue& v) { s.inject_fault = from_name(v.word, k_faults, fault_name); },
       .get = [](const RunSpec& s) -> Text { return std::string(fault_name(s.inject_fault)); },
   });
+  t.push_back({
+      .key = "userspace",
+      .flag = "--userspace",
+      .help = "The guest's udev, kmod and libraries: a Debian suite's packages, or `kernel` (the "
+              "suite the kernel came from)",
+      .type = OptionType::choice,
+      .words = {"debian:bullseye", "debian:bookworm", "debian:trixie", "debian:sid", "kernel"},
+      .id_prefix = "userspace-",
+      .set = [](RunSpec& s, const OptionValue& v) { s.userspace = std::string(v.word); },
+      .get = [](const RunSpec& s) -> Text { return s.userspace; },
+  });
   return t;
 }
 

@@ -42,6 +42,7 @@ const std::map<std::string, Sample, std::less<>> k_samples{
     {"expect_skip", {"yes", {}, "perhaps"}},
     {"keep_initramfs", {"yes", {}, ""}},
     {"inject_fault", {"panic", {}, "reboot"}},
+    {"userspace", {"debian:bullseye", {}, "debian:buster"}},
 };
 
 // argv for `option` set to `value`, as a user types it.
@@ -98,7 +99,7 @@ TEST(Options, SuiteKeysKeepTheirOrder) {
                                       "probe_type", "async", "async_value", "udev_timeout",
                                       "expect_bound", "expect_udev_kill", "expect_boot", "accel",
                                       "clock", "deadline", "load", "expect_at_modprobe_return",
-                                      "expect_skip", "inject_fault"}));
+                                      "expect_skip", "inject_fault", "userspace"}));
   EXPECT_EQ(bisect_param_names(), "devices, probe-delay-ms or udev-timeout");
 }
 

@@ -4,7 +4,9 @@
 #include "kernel/knobs.h"
 #include "spec/options.h"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace probegate::spec {
 
@@ -74,6 +76,32 @@ core::Status validate(const RunSpec& spec) {
     return core::usage_error("--clock virtual needs TCG (icount); with --accel kvm use "
                              "--clock real");
   return {};
+}
+
+const std::vector<std::string>& userspace_values() {
+  static const std::vector<std::string> values = [] {
+    std::vector<std::string> out;
+    for (auto word : find_option("userspace")->words)
+      out.emplace_back(word);
+    return out;
+  }();
+  return values;
+}
+
+core::Result<std::string> userspace_suite(const RunSpec& spec, std::string_view kernel_suite) {
+  if (std::ranges::find(userspace_values(), spec.userspace) == userspace_values().end())
+    return core::usage_error("--userspace (suite key userspace) must be one of {}, not '{}'",
+                             fmt::join(userspace_values(), ", "), spec.userspace);
+  if (spec.userspace != "kernel")
+    return spec.userspace.substr(std::string_view("debian:").size());
+  if (kernel_suite.empty())
+    return std::string(k_default_userspace_suite);
+  for (const auto& value : userspace_values())
+    if (value == fmt::format("debian:{}", kernel_suite))
+      return std::string(kernel_suite);
+  return core::usage_error("userspace: kernel: the kernel comes from Debian {}, which has no "
+                           "user space here (one of {})",
+                           kernel_suite, fmt::join(userspace_values(), ", "));
 }
 
 Capacity predicted_capacity(const RunSpec& spec) {

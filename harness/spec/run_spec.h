@@ -46,9 +46,21 @@ struct RunSpec {
   bool keep_initramfs = false;   // copy the image into the run directory
   bool expect_capacity = false;  // expect_bound: capacity (see predicted_capacity)
   Fault inject_fault = Fault::none;
+  // The guest's user space: debian:<suite>, or `kernel` for the suite the
+  // kernel came from (see userspace_suite()).
+  std::string userspace = "debian:bookworm";
 };
 
 inline constexpr int k_udev_default_timeout_s = 180;
+inline constexpr std::string_view k_default_userspace_suite = "bookworm";
+
+// The values `userspace` takes: debian:bullseye … debian:sid, kernel.
+const std::vector<std::string>& userspace_values();
+// The Debian suite whose packages make the guest's user space. `kernel`
+// takes `kernel_suite`, the suite the kernel was found in ("" for file:,
+// tree: and build: kernels: then bookworm). Pure; an unknown value is a
+// usage error naming the option and the accepted values.
+core::Result<std::string> userspace_suite(const RunSpec& spec, std::string_view kernel_suite);
 inline constexpr int k_max_devices = 32;
 
 // Every integer option's range (from the option table), then the rules

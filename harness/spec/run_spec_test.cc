@@ -2,9 +2,29 @@
 #include "spec/run_spec.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace probegate::spec {
 namespace {
+
+TEST(RunSpec, UserspaceNamesASuiteOrTheKernels) {
+  RunSpec s;
+  EXPECT_EQ(userspace_suite(s, "trixie").value(), "bookworm") << "the default stays bookworm";
+  s.userspace = "debian:bullseye";
+  EXPECT_EQ(userspace_suite(s, "sid").value(), "bullseye");
+  s.userspace = "kernel";
+  EXPECT_EQ(userspace_suite(s, "trixie").value(), "trixie");
+  EXPECT_EQ(userspace_suite(s, "").value(), "bookworm") << "file:, tree: and build: kernels";
+  s.userspace = "debian:buster";
+  auto bad = userspace_suite(s, "");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, core::ErrorKind::usage);
+  EXPECT_NE(bad.error().message.find("userspace"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("debian:sid"), std::string::npos);
+  EXPECT_FALSE(apply_option(s, "userspace", "ubuntu:noble"));
+  EXPECT_TRUE(apply_option(s, "userspace", "kernel"));
+  EXPECT_EQ(options_json(s)["userspace"], "kernel");
+}
 
 TEST(RunSpec, KnobsLandWhereTheKernelReadsThem) {
   RunSpec s;

@@ -66,6 +66,20 @@ TEST(Suite, MatrixWithoutCasesIsTheCrossProduct) {
   EXPECT_EQ(ids(*s), ids(*parse_suite(k_capacity, "c.yaml")));
 }
 
+TEST(Suite, UserspaceIsAKeyAndAMatrixAxis) {
+  auto s = parse_suite("suite: us\nmatrix:\n  userspace: [debian:bullseye, kernel]\n", "us.yaml");
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_EQ(s->cases.size(), 2u);
+  EXPECT_EQ(s->cases[0].spec.userspace, "debian:bullseye");
+  EXPECT_EQ(s->cases[1].spec.userspace, "kernel");
+  EXPECT_NE(s->cases[0].id, s->cases[1].id);
+  auto bad = parse_suite("cases:\n  - id: a\n    userspace: debian:buster\n", "bad.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, core::ErrorKind::usage);
+  EXPECT_TRUE(bad.error().message.starts_with("bad.yaml:3:16")) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("debian:trixie"), std::string::npos);
+}
+
 TEST(Suite, NameDefaultsToTheFileStem) {
   auto s = parse_suite("defaults: {devices: 1}\n", "suites/tiny.yaml");
   ASSERT_TRUE(s);

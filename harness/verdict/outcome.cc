@@ -24,6 +24,7 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   o.oops_rip = log.oops_rip;
   o.infra_error = log.initramfs_error;
   o.console_records_dropped = log.dropped_records;
+  o.udev_version = log.udev_version;
 
   // Bound = what the probes created, as the agent saw it after the waits
   // (docs/FACTS.md "Counting bound devices": the driver link appears before

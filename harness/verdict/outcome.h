@@ -48,6 +48,8 @@ struct Outcome {
   // /sys/module/module/parameters/async_probe exists in the running kernel
   // (the agent's `knobs` fact); unset where the agent did not say.
   std::optional<bool> guest_module_async_probe;
+  // `udevadm --version` in the guest (the agent's `userspace` fact).
+  std::optional<int> udev_version;
 };
 
 // Pure: BootLog (+ what the host knows) -> Outcome.

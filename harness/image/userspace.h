@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace probegate::image {
+
+// Pure helpers for the base layer of one Debian suite (ImageBuilder::base_layer):
+// which packages to download, what the download will be, which files are
+// shared libraries. Unit-tested on recorded apt output.
+
+// The Debian suites a base layer can come from, oldest first.
+const std::vector<std::string>& userspace_suites();
+
+// From `apt-cache depends --recurse` output for `roots`: the roots plus the
+// library packages of their Depends/Pre-Depends closure, in first-seen
+// order. An alternative group takes its first real package (a virtual one:
+// its first provider); only library packages (lib*, and zlib1g, which
+// carries libz) are followed, so the closure never wanders through adduser
+// or systemd-sysv.
+std::vector<std::string> userspace_packages(std::string_view depends_output,
+                                            const std::vector<std::string>& roots);
+
+// The .deb file names `apt-get download --print-uris` would write
+// ("'http://…/udev_252.39-1~deb12u2_amd64.deb' udev_252.39-1~deb12u2_amd64.deb 1802212 SHA256:…"),
+// sorted: they name the exact versions, so they key the cached layer.
+std::vector<std::string> deb_file_names(std::string_view print_uris_output);
+
+// "udev" from "udev_252.39-1~deb12u2_amd64.deb".
+std::string deb_package(std::string_view file_name);
+
+// A path whose file name looks like a shared library: "x.so" or "x.so.N…".
+bool library_name(std::string_view path);
+
+} // namespace probegate::image

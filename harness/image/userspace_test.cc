@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "image/userspace.h"
+
+#include <gtest/gtest.h>
+
+namespace probegate::image {
+namespace {
+
+// Cut from bullseye's `apt-cache depends --recurse --no-recommends … udev`.
+constexpr std::string_view k_bullseye_udev = R"(udev
+  Depends: libacl1
+  Depends: libc6
+  Depends: libkmod2
+  Depends: adduser
+ |Depends: dpkg
+  Depends: systemd-sysv
+  Depends: libudev1
+ |Depends: libsystemd0
+  Depends: libelogind0
+  Depends: util-linux
+libacl1
+  Depends: libc6
+libc6
+  Depends: libgcc-s1
+  Depends: libcrypt1
+libkmod2
+  Depends: libc6
+  Depends: liblzma5
+  Depends: libssl1.1
+adduser
+  Depends: passwd
+ |Depends: debconf
+  Depends: <debconf-2.0>
+    cdebconf
+    debconf
+dpkg
+  PreDepends: zlib1g
+libudev1
+  Depends: libc6
+libsystemd0
+  PreDepends: libzstd1
+  PreDepends: <libfoo-virtual>
+    libfoo1
+  PreDepends: liblz4-1
+util-linux
+  PreDepends: libmount1
+libelogind0
+  Depends: libc6
+libgcc-s1
+libcrypt1
+liblzma5
+libssl1.1
+  PreDepends: zlib1g
+libzstd1
+liblz4-1
+zlib1g
+libmount1
+<debconf-2.0>
+)";
+
+TEST(Userspace, RootsAndTheirLibraryClosureFirstAlternativeOnly) {
+  const auto got = userspace_packages(k_bullseye_udev, {"udev", "busybox-static"});
+  // Not adduser, dpkg, util-linux (no libraries), nor libelogind0 (the
+  // second alternative); a virtual package counts as its first provider.
+  const std::vector<std::string> want{"udev",      "busybox-static", "libacl1",     "libc6",
+                                      "libkmod2",  "libudev1",       "libsystemd0", "libgcc-s1",
+                                      "libcrypt1", "liblzma5",       "libssl1.1",   "libzstd1",
+                                      "libfoo1",   "liblz4-1",       "zlib1g"};
+  EXPECT_EQ(got, want);
+}
+
+TEST(Userspace, PrintUrisGivesSortedDebNames) {
+  const auto names = deb_file_names(
+      "'http://deb.debian.org/debian/pool/main/u/udev/udev_252.39-1~deb12u2_amd64.deb' "
+      "udev_252.39-1~deb12u2_amd64.deb 1802212 SHA256:ab\n"
+      "'http://deb.debian.org/debian/pool/main/k/kmod/kmod_30%2b20221128-1_amd64.deb' "
+      "kmod_30+20221128-1_amd64.deb 95828 SHA256:cd\n"
+      "W: something\n");
+  EXPECT_EQ(names, (std::vector<std::string>{"kmod_30+20221128-1_amd64.deb",
+                                             "udev_252.39-1~deb12u2_amd64.deb"}));
+  EXPECT_EQ(deb_package(names[0]), "kmod");
+}
+
+TEST(Userspace, LibraryNames) {
+  EXPECT_TRUE(library_name("usr/lib/x86_64-linux-gnu/libkmod.so.2"));
+  EXPECT_TRUE(library_name("usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-257.so"));
+  EXPECT_TRUE(library_name("lib64/ld-linux-x86-64.so.2"));
+  EXPECT_FALSE(library_name("usr/bin/udevadm"));
+  EXPECT_FALSE(library_name("usr/lib/udev/rules.d/50-udev-default.rules"));
+  EXPECT_FALSE(library_name("usr/share/foo.sony"));
+}
+
+} // namespace
+} // namespace probegate::image
