@@ -24,6 +24,16 @@ fs::path case_dir(const fs::path& session, const std::string& id) {
 
 namespace {
 
+// The error of a run that could not write into the session directory
+// ("cannot write <session>/…/console.log (is its file system full?)"), or "".
+std::string lost_results(const report::CaseReport& c, const fs::path& session_dir) {
+  for (const auto& run : c.runs)
+    if (run.verdict.kind == VerdictKind::error && run.error.starts_with("cannot write ") &&
+        run.error.find(session_dir.string()) != std::string::npos)
+      return run.error;
+  return {};
+}
+
 bool stops_fail_fast(VerdictKind v) {
   return v == VerdictKind::fail || v == VerdictKind::crash || v == VerdictKind::error ||
          v == VerdictKind::flaky;
@@ -152,6 +162,13 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
         stop = true;
       if (auto marked = mark(static_cast<size_t>(done)); !marked && storage_error.empty()) {
         storage_error = marked.error().message;
+        stop = true;
+      }
+      // A case that could not write its own results stops the session as a
+      // marker that cannot be written does: the next case's would be lost too.
+      if (const auto lost = lost_results(session.cases[i], options.session_dir);
+          !lost.empty() && storage_error.empty()) {
+        storage_error = lost;
         stop = true;
       }
     }

@@ -39,22 +39,27 @@ struct Script {
   std::map<std::string, std::vector<VerdictKind>> verdicts;
   std::map<std::string, int> calls;
   std::string interrupt_on;
+  std::string cannot_write_on; // this case fails to write its console log
   std::mutex lock;
 
   CaseRunner runner() {
-    return
-        [this](const spec::RunSpec& spec, const fs::path& dir) -> core::Result<report::RunResult> {
-          std::lock_guard guard(lock);
-          if (spec.name == interrupt_on)
-            return std::unexpected(core::Error{core::ErrorKind::interrupted, "interrupted"});
-          const int n = calls[spec.name]++;
-          report::RunResult r;
-          r.spec = spec;
-          r.dir = dir;
-          const auto& v = verdicts[spec.name];
-          r.verdict.kind = v.empty() ? VerdictKind::pass : v[std::min<size_t>(n, v.size() - 1)];
-          return r;
-        };
+    return [this](const spec::RunSpec& spec,
+                  const fs::path& dir) -> core::Result<report::RunResult> {
+      std::lock_guard guard(lock);
+      if (spec.name == interrupt_on)
+        return std::unexpected(core::Error{core::ErrorKind::interrupted, "interrupted"});
+      const int n = calls[spec.name]++;
+      report::RunResult r;
+      r.spec = spec;
+      r.dir = dir;
+      const auto& v = verdicts[spec.name];
+      r.verdict.kind = v.empty() ? VerdictKind::pass : v[std::min<size_t>(n, v.size() - 1)];
+      if (spec.name == cannot_write_on) {
+        r.verdict.kind = VerdictKind::error;
+        r.error = "cannot write " + (dir / "console.log").string() + " (is its file system full?)";
+      }
+      return r;
+    };
   }
 };
 
@@ -71,6 +76,21 @@ protected:
   Recorder m_recorder;
   Script m_script;
 };
+
+// A full results disk that still takes the small INCOMPLETE marker: the case
+// that could not write its console log stops the session all the same.
+TEST_F(SuiteRun, ACaseThatCannotWriteItsResultsStopsTheSession) {
+  const std::vector cases{make_case("s/a"), make_case("s/b"), make_case("s/c")};
+  m_script.cannot_write_on = "s/b";
+  auto session = run_suite("s", cases, m_options, m_script.runner(), m_recorder);
+  EXPECT_FALSE(session.complete);
+  EXPECT_NE(session.storage_error.find("console.log"), std::string::npos) << session.storage_error;
+  EXPECT_EQ(m_recorder.m_started, (std::vector<std::string>{"s/a", "s/b"})) << "s/c booted";
+  EXPECT_FALSE(session.cases[2].ran);
+  EXPECT_NE(session.cases[2].reason.find("the results directory cannot be written"),
+            std::string::npos)
+      << session.cases[2].reason;
+}
 
 TEST_F(SuiteRun, RunsEveryCaseInOrderAndKeepsSuiteOrderInTheReport) {
   const std::vector cases{make_case("s/a"), make_case("s/b"), make_case("s/c", "no knob")};

@@ -13,8 +13,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/process/v2.hpp>
 #include <boost/process/v2/src.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <fmt/ostream.h>
 #include <fstream>
@@ -93,7 +95,10 @@ public:
     if (m_log.is_open() && m_logged < k_max_log_bytes) {
       const auto room =
           static_cast<size_t>(std::min<std::uint64_t>(data.size(), k_max_log_bytes - m_logged));
+      errno = 0;
       m_log.write(data.data(), static_cast<std::streamsize>(room));
+      if (!m_log && m_write_errno == 0)
+        m_write_errno = errno;
       m_logged += room;
       if (m_logged >= k_max_log_bytes)
         m_log << fmt::format("\n[probegate: log capped at {} MiB; the rest was read, not saved]\n",
@@ -114,11 +119,16 @@ public:
   core::Status close_log() {
     if (!m_log.is_open())
       return {};
+    errno = 0;
     m_log.close();
+    if (!m_log && m_write_errno == 0)
+      m_write_errno = errno;
     std::error_code ec;
     if (!m_log) { // a full disk: no half log is left behind
       std::filesystem::remove(partial_path(), ec);
-      return core::infra_error("cannot write {} (is its file system full?)", m_log_path.string());
+      return core::infra_error("cannot write {}: {} (is its file system full?)",
+                               m_log_path.string(),
+                               m_write_errno ? std::strerror(m_write_errno) : "write failed");
     }
     std::filesystem::rename(partial_path(), m_log_path, ec);
     if (ec) {
@@ -153,6 +163,7 @@ private:
   const LineSink& m_sink;
   std::filesystem::path m_log_path;
   std::ofstream m_log;
+  int m_write_errno = 0; // why the log could not be written (ENOSPC), once known
   std::uint64_t m_logged = 0;
   bool m_published = false;
   std::string m_partial;
