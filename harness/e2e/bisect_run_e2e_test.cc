@@ -17,20 +17,11 @@ namespace {
 namespace fs = std::filesystem;
 
 e2e::Captured sh(const std::string& script, const fs::path& cwd = {}) {
-  auto runner = proc::make_process_runner();
   core::Command c;
   c.argv = {"bash", "-c", script};
   c.cwd = cwd;
   c.timeout = std::chrono::minutes(60);
-  e2e::Captured out;
-  auto ran = runner->run(c, [&](std::string_view line) {
-    out.output.append(line).push_back('\n');
-    return proc::LineAction::keep_going;
-  });
-  out.exit_code = ran ? ran->exit_code : -1;
-  if (!ran)
-    out.output += ran.error().message;
-  return out;
+  return e2e::run_captured(c);
 }
 
 TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {

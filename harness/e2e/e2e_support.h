@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
+#include "core/files.h"
 #include "proc/process_runner.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -57,21 +59,14 @@ struct Captured {
   std::string output; // stdout and stderr
 };
 
-// Runs the probegate binary with `args` (and `env` added to the
-// environment), capturing what it prints.
 // A kernel build from source takes 7 min on an idle 2-core machine and more
 // than 15 beside other builds: its tests wait this long.
 inline constexpr std::chrono::minutes k_kernel_build_timeout{50};
 
-inline Captured run_probegate(const std::vector<std::string>& args,
-                              const std::map<std::string, std::string>& env = {},
-                              std::chrono::minutes timeout = std::chrono::minutes(15)) {
+// Runs `command`, capturing what it prints (stdout and stderr); exit_code
+// stays -1 when it could not run at all.
+inline Captured run_captured(const core::Command& command) {
   auto runner = proc::make_process_runner();
-  core::Command command;
-  command.env = env;
-  command.argv = {PROBEGATE_BINARY};
-  command.argv.insert(command.argv.end(), args.begin(), args.end());
-  command.timeout = timeout;
   Captured out;
   auto ran = runner->run(command, [&](std::string_view line) {
     out.output.append(line).push_back('\n');
@@ -81,6 +76,35 @@ inline Captured run_probegate(const std::vector<std::string>& args,
     out.exit_code = ran->exit_code;
   else
     out.output += ran.error().message;
+  return out;
+}
+
+// Runs the probegate binary with `args` (and `env` added to the
+// environment), capturing what it prints.
+inline Captured run_probegate(const std::vector<std::string>& args,
+                              const std::map<std::string, std::string>& env = {},
+                              std::chrono::minutes timeout = std::chrono::minutes(15)) {
+  core::Command command;
+  command.env = env;
+  command.argv = {PROBEGATE_BINARY};
+  command.argv.insert(command.argv.end(), args.begin(), args.end());
+  command.timeout = timeout;
+  return run_captured(command);
+}
+
+// A `probegate boot` and the result.json it wrote under `results`.
+struct Booted {
+  Captured ran;
+  nlohmann::json result;
+};
+
+inline Booted boot_into(const std::filesystem::path& results,
+                        const std::vector<std::string>& args) {
+  Booted out{run_probegate(args), {}};
+  std::error_code ec;
+  for (const auto& dir : std::filesystem::directory_iterator(results, ec))
+    if (auto text = core::read_file(dir.path() / "result.json"))
+      out.result = nlohmann::json::parse(*text);
   return out;
 }
 

@@ -81,21 +81,12 @@ protected:
                                     (m_tmp->path() / "results").string()};
     if (accel == "kvm") // the virtual clock is TCG's
       cmd.insert(cmd.end(), {"--clock", "real"});
-    auto runner = proc::make_process_runner();
     core::Command c;
     c.argv = cmd;
     c.env = {{"TMPDIR", (m_tmp->path() / "tmp").string()},
              {"PROBEGATE_RUNTIME_DIR", (m_tmp->path() / "run").string()}};
     c.timeout = std::chrono::minutes(10);
-    e2e::Captured out;
-    auto ran = runner->run(c, [&](std::string_view line) {
-      out.output.append(line).push_back('\n');
-      return proc::LineAction::keep_going;
-    });
-    out.exit_code = ran ? ran->exit_code : -1;
-    if (!ran)
-      out.output += ran.error().message;
-    return out;
+    return e2e::run_captured(c);
   }
 
   std::optional<core::TempDir> m_tmp;

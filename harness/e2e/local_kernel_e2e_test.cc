@@ -17,11 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Booted {
-  e2e::Captured ran;
-  nlohmann::json result;
-};
-
 class LocalKernelE2e : public ::testing::Test {
 protected:
   void SetUp() override {
@@ -33,15 +28,10 @@ protected:
   }
 
   // One boot, one edu device, no delay: the module (or built-in driver) binds it.
-  Booted boot_one(const std::string& kernel) {
-    Booted out;
-    out.ran =
-        e2e::run_probegate({"boot", "--results", m_results->path().string(), "--kernel", kernel,
-                            "--devices", "1", "--probe-delay-ms", "0", "--expect-bound", "1"});
-    for (const auto& entry : fs::directory_iterator(m_results->path()))
-      if (auto text = core::read_file(entry.path() / "result.json"))
-        out.result = nlohmann::json::parse(*text);
-    return out;
+  e2e::Booted boot_one(const std::string& kernel) {
+    return e2e::boot_into(m_results->path(),
+                          {"boot", "--results", m_results->path().string(), "--kernel", kernel,
+                           "--devices", "1", "--probe-delay-ms", "0", "--expect-bound", "1"});
   }
 
   std::optional<core::TempDir> m_results;

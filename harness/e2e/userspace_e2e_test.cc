@@ -15,13 +15,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Booted {
-  e2e::Captured ran;
-  nlohmann::json result;
-};
-
-Booted boot_with(const fs::path& results, const std::string& userspace, const std::string& delay_ms,
-                 std::vector<std::string> extra = {}) {
+e2e::Booted boot_with(const fs::path& results, const std::string& userspace,
+                      const std::string& delay_ms, std::vector<std::string> extra = {}) {
   std::vector<std::string> args{"boot",
                                 "--kernel",
                                 "debian:6.1",
@@ -41,11 +36,7 @@ Booted boot_with(const fs::path& results, const std::string& userspace, const st
                                 "--results",
                                 results.string()};
   args.insert(args.end(), extra.begin(), extra.end());
-  Booted out{e2e::run_probegate(args), {}};
-  for (const auto& dir : fs::directory_iterator(results))
-    if (auto text = core::read_file(dir.path() / "result.json"))
-      out.result = nlohmann::json::parse(*text);
-  return out;
+  return e2e::boot_into(results, args);
 }
 
 TEST(UserspaceE2e, Udev247OfBullseyeKillsTheLoadingWorker) {
