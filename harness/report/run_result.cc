@@ -56,6 +56,13 @@ nlohmann::json checks_json(const verdict::Verdict& verdict) {
   return out;
 }
 
+nlohmann::json userspace_json(const RunResult& r) {
+  return {
+      {"ref", r.spec.userspace},
+      {"suite", r.userspace_suite.empty() ? nlohmann::json() : nlohmann::json(r.userspace_suite)},
+      {"udev", opt(r.outcome.udev_version)}};
+}
+
 nlohmann::json to_json(const RunResult& r) {
   const nlohmann::json checks = checks_json(r.verdict);
   nlohmann::json j = {
@@ -64,10 +71,7 @@ nlohmann::json to_json(const RunResult& r) {
       {"verdict", verdict::verdict_name(r.verdict.kind)},
       {"reason", r.verdict.reason},
       {"kernel", {{"ref", r.spec.kernel}, {"release", r.kernel_release}}},
-      {"userspace",
-       {{"ref", r.spec.userspace},
-        {"suite", r.userspace_suite.empty() ? nlohmann::json() : nlohmann::json(r.userspace_suite)},
-        {"udev", opt(r.outcome.udev_version)}}},
+      {"userspace", userspace_json(r)},
       {"options", spec::options_json(r.spec)},
       {"outcome", outcome_json(r.outcome)},
       {"checks", checks},

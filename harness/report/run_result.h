@@ -36,6 +36,9 @@ struct RunResult {
 };
 
 nlohmann::json to_json(const RunResult& result);
+// The guest's user space: the ref asked for, the Debian suite it resolved
+// to, and the udev version the guest reported (result.json and summary.json).
+nlohmann::json userspace_json(const RunResult& result);
 // Every check: name, expected (for capacity: predicted), actual, pass.
 nlohmann::json checks_json(const verdict::Verdict& verdict);
 // result.json, atomically.

@@ -157,6 +157,7 @@ std::string summary_json(const Session& s) {
                       {"devices_bound", r.outcome.devices_bound},
                       {"udev_worker_killed", r.outcome.udev_worker_killed},
                       {"probe_failures", r.outcome.probe_failures},
+                      {"userspace", userspace_json(r)},
                       {"wall_s", r.wall_s},
                       {"failed_checks", failed_checks(r)},
                       {"checks", checks_json(r.verdict)}});

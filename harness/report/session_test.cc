@@ -23,6 +23,9 @@ Session sample() {
   run.verdict.checks = {{"devices_bound", "0", "2", false}, {"booted", "yes", "yes", true}};
   run.outcome.devices_bound = 2;
   run.outcome.devices_expected = 2;
+  run.spec.userspace = "kernel";
+  run.userspace_suite = "trixie";
+  run.outcome.udev_version = 257;
   CaseReport fail{
       "knobs/<b>&\"c\"", "k.yaml:6:5", VerdictKind::fail, "", {run}, "/r/b", true, "", ""};
   CaseReport skip{
@@ -53,6 +56,11 @@ TEST(Summary, IsValidJsonWithEveryCase) {
   EXPECT_EQ(j.at("cases")[1].at("runs")[0].at("failed_checks"),
             "devices_bound: expected 0, actual 2");
   EXPECT_FALSE(j.at("complete").get<bool>());
+  // Each run says which user space it booted, as its result.json does.
+  const auto& userspace = j.at("cases")[1].at("runs")[0].at("userspace");
+  EXPECT_EQ(userspace.at("ref"), "kernel");
+  EXPECT_EQ(userspace.at("suite"), "trixie");
+  EXPECT_EQ(userspace.at("udev"), 257);
 }
 
 TEST(Table, OneRowPerCase) {
