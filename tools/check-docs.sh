@@ -4,12 +4,12 @@
 #   - every relative markdown link [text](path) or [text](path#anchor) in a
 #     *.md file names an existing file (relative to the .md file), and its
 #     anchor, if any, a heading of the target (GitHub's anchor rules);
-#   - every citation of a doc section, NAME.md or docs/NAME.md followed by
+#   - every citation of a doc section, <doc>.md or docs/<doc>.md followed by
 #     the heading in double quotes, names an existing level-2 or level-3
-#     heading of docs/NAME.md (or NAME.md at the root) exactly;
-#   - in code comments, a citation of the facts file always names a heading;
-#   - nothing points at the read-only notes outside the repository, nor at
-#     the design notes that are not part of it.
+#     heading of docs/<doc>.md (or <doc>.md at the root) exactly;
+#   - in code comments, every doc named is a file of the repository, and a
+#     citation of the facts file always names a heading;
+#   - nothing points at the read-only notes outside the repository.
 # Scans every *.md file and the comments of harness/, fuzz/ and
 # guest-modules/ (C and C++) and of images/, tools/, bench/, suites/,
 # kernel-configs/ and .ci/ (shell, YAML, configs).
@@ -187,6 +187,11 @@ check_text() {
 	while IFS=$'\t' read -r f line kind a b; do
 		case "$kind" in
 		bad) fail "$f" "$line" "$a" ;;
+		named)
+			doc=${a#docs/}
+			[ -f "docs/$doc" ] || [ -f "$doc" ] ||
+				fail "$f" "$line" "$a is not a file of this repository: cite one under docs/"
+			;;
 		cite)
 			citations=$((citations + 1))
 			doc=${a#docs/}
@@ -218,10 +223,16 @@ check_text() {
 					print file "\t" line "\tbad\tcitation of " doc " without its closing quote: keep the heading on one line"
 					break
 				}
-				# the design notes get their own message below
-				if (doc != "DESIGN.md")
-					print file "\t" line "\tcite\t" doc "\t" substr(rest, 1, e - 1)
+				print file "\t" line "\tcite\t" doc "\t" substr(rest, 1, e - 1)
 				s = substr(rest, e + 1)
+			}
+			# In comments, every doc named must be a file of the repository.
+			if (kind == "comment") {
+				s = t
+				while (match(s, /(docs\/)?[A-Z][A-Z_]*\.md/)) {
+					print file "\t" line "\tnamed\t" substr(s, RSTART, RLENGTH)
+					s = substr(s, RSTART + RLENGTH)
+				}
 			}
 			# In comments, the facts file is only ever cited with a heading.
 			if (kind == "comment") {
@@ -234,10 +245,8 @@ check_text() {
 				}
 			}
 			# References to what is not in the repository.
-			if (t ~ /\.\.\/shared\// || t ~ /\/work\/shared/ || t ~ /shared\/(FACTS|DESIGN|PEERS|STYLE)\.md/)
+			if (t ~ /\.\.\/shared\// || t ~ /\/work\/shared/ || t ~ /shared\/[A-Z][A-Z_]*\.md/)
 				print file "\t" line "\tbad\ta reference to the shared notes outside the repository"
-			if (t ~ /(^|[^\/])DESIGN\.md/)
-				print file "\t" line "\tbad\tDESIGN.md is not in the repository: cite docs/CONTRACTS.md or docs/ARCHITECTURE.md"
 		}
 	')
 }
