@@ -84,9 +84,11 @@ ImageBuilder::ImageBuilder(proc::ProcessRunner& runner, fs::path cache, fs::path
       m_progress(std::move(progress)) {}
 
 core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
-  if (std::ranges::find(userspace_suites(), suite) == userspace_suites().end())
+  // The suites the private apt serves are the ones a layer can come from.
+  kernel::DebianApt apt(m_runner, m_cache);
+  if (const auto suites = apt.suite_names(); std::ranges::find(suites, suite) == suites.end())
     return core::usage_error("no base layer for Debian suite '{}': use one of {}", suite,
-                             fmt::join(userspace_suites(), ", "));
+                             fmt::join(suites, ", "));
   for (const auto* name : {"images/userspace-roots.txt", "images/base-exclude.txt", "images/init"})
     if (!fs::exists(m_data / name))
       return core::infra_error("{} is missing: is PROBEGATE_DATA_DIR ({}) a probegate checkout?",
@@ -125,7 +127,6 @@ core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
 
   // What the suite's apt would download now: the roots, their library
   // packages, at their current versions.
-  kernel::DebianApt apt(m_runner, m_cache);
   std::vector<std::string> packages;
   std::vector<std::string> debs;
   auto asked = [&]() -> core::Status {

@@ -48,7 +48,7 @@ public:
   ImageBuilder(proc::ProcessRunner& runner, std::filesystem::path cache,
                std::filesystem::path data_root, std::function<void(std::string_view)> progress);
 
-  // `suite`: bullseye, bookworm, trixie or sid (image::userspace_suites()).
+  // `suite`: bullseye, bookworm, trixie or sid (the suites kernel::DebianApt serves).
   core::Result<std::filesystem::path> base_layer(const std::string& suite);
   // `module` null: the kernel has slowprobe built in; the layer then holds
   // only the kernel's module metadata (depmod's output included).

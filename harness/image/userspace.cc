@@ -67,11 +67,6 @@ std::map<std::string, Groups> parse_depends(std::string_view text) {
 
 } // namespace
 
-const std::vector<std::string>& userspace_suites() {
-  static const std::vector<std::string> suites{"bullseye", "bookworm", "trixie", "sid"};
-  return suites;
-}
-
 std::vector<std::string> userspace_packages(std::string_view depends_output,
                                             const std::vector<std::string>& roots) {
   const auto graph = parse_depends(depends_output);

@@ -13,9 +13,6 @@ namespace probegate::image {
 // which packages to download, what the download will be, which files are
 // shared libraries. Unit-tested on recorded apt output.
 
-// The Debian suites a base layer can come from, oldest first.
-const std::vector<std::string>& userspace_suites();
-
 // From `apt-cache depends --recurse` output for `roots`: the roots plus the
 // library packages of their Depends/Pre-Depends closure, in first-seen
 // order. An alternative group takes its first real package (a virtual one:

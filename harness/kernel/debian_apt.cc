@@ -48,6 +48,13 @@ DebianApt::DebianApt(proc::ProcessRunner& runner, fs::path cache)
           env_or("PROBEGATE_DEBIAN_MIRROR", "http://deb.debian.org/debian"),
           env_or("PROBEGATE_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security"))) {}
 
+std::vector<std::string> DebianApt::suite_names() const {
+  std::vector<std::string> out;
+  for (const auto& suite : m_suites)
+    out.push_back(suite.name);
+  return out;
+}
+
 fs::path DebianApt::suite_dir(const std::string& suite) const {
   return m_cache / "apt" / suite;
 }

@@ -36,6 +36,8 @@ public:
   // Captures stdout of an apt command.
   core::Result<std::string> capture(const std::string& suite, std::vector<std::string> argv);
   const std::string& host_suite() const { return m_host_suite; }
+  // The suites it serves (debian_suites()), oldest first.
+  std::vector<std::string> suite_names() const;
   // Makes `suite`'s package index usable (apt-get update of the private
   // configuration when it is older than a few hours; nothing for the
   // host's suite). A suite debian_suites() does not list is a usage error.
