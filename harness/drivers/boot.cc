@@ -42,9 +42,11 @@ constexpr double k_guest_grace_s = 15;
 
 // What one boot carries from stage to stage.
 struct BootRun {
-  BootRun(const spec::RunSpec& s, Environment& e) : spec(s), env(e) {}
+  BootRun(const spec::RunSpec& s, Environment& e, kernel::KernelRef r)
+      : spec(s), env(e), ref(std::move(r)) {}
   const spec::RunSpec& spec;
   Environment& env;
+  kernel::KernelRef ref; // parsed once, before anything is written
   Clock::time_point started = Clock::now();
   report::RunResult result;
   kernel::KernelArtifact kernel;
@@ -65,11 +67,8 @@ template <typename Stage> core::Status timed(BootRun& run, const char* name, Sta
 
 // Kernel: resolve the ref, fetch and unpack unless cached.
 core::Status fetch_kernel(BootRun& run) {
-  auto ref = kernel::parse_kernel_ref(run.spec.kernel);
-  if (!ref)
-    return std::unexpected(ref.error());
   kernel::KernelStore store(run.env.runner, run.env.cache, run.env.progress);
-  auto kernel = store.fetch(*ref);
+  auto kernel = store.fetch(run.ref);
   if (!kernel)
     return std::unexpected(kernel.error());
   run.kernel = std::move(*kernel);
@@ -282,9 +281,10 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
                                      const fs::path& run_dir) {
   if (auto valid = spec::validate(spec); !valid)
     return std::unexpected(valid.error());
-  if (auto ref = kernel::parse_kernel_ref(spec.kernel); !ref)
+  auto ref = kernel::parse_kernel_ref(spec.kernel);
+  if (!ref)
     return std::unexpected(ref.error());
-  BootRun run{spec, env};
+  BootRun run{spec, env, std::move(*ref)};
   auto& result = run.result;
   result.spec = spec;
   result.kernel_cmdline = spec::kernel_cmdline(spec);
