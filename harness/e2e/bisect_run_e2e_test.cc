@@ -3,7 +3,9 @@
 // planted a regression in the kernel's async-probe path (issue 6). The
 // history (tools/kernel-history.sh) is made once from Debian's
 // linux-source-6.1 and kept in the cache; each bisect step is an incremental
-// out-of-tree build of the commit and one boot.
+// out-of-tree build of the commit and one boot. The build dir starts as a
+// copy of the `kernels build` one (tools/seed-build.sh), so the first step
+// rebuilds the few files that commit changed, not the whole kernel.
 #include "core/files.h"
 #include "e2e/e2e_support.h"
 
@@ -34,6 +36,10 @@ TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {
   const auto built = e2e::run_probegate({"kernels", "build", "--source", "linux-source-6.1"}, {},
                                         e2e::k_kernel_build_timeout);
   ASSERT_EQ(built.exit_code, 0) << built.output;
+  const auto tree = built.output.find("tree:");
+  ASSERT_NE(tree, std::string::npos) << built.output;
+  const fs::path built_dir =
+      built.output.substr(tree + 5, built.output.find('\n', tree) - tree - 5);
   const auto source = sh("ls -d \"${PROBEGATE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/probegate}\""
                          "/sources/linux-source-6.1_*/ | sort -V | tail -1");
   ASSERT_EQ(source.exit_code, 0) << source.output;
@@ -47,6 +53,14 @@ TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {
         sh(std::string(PROBEGATE_SOURCE_DIR "/tools/kernel-history.sh ") +
            core::shell_quote(src.string()) + " " + core::shell_quote(history.string()));
     ASSERT_EQ(script.exit_code, 0) << script.output;
+  }
+  const fs::path build_dir = history.string() + ".build";
+  if (!fs::exists(build_dir / "vmlinux")) {
+    const auto seeded =
+        sh(std::string(PROBEGATE_SOURCE_DIR "/tools/seed-build.sh ") +
+           core::shell_quote(built_dir.string()) + " " + core::shell_quote(history.string()) + " " +
+           core::shell_quote(build_dir.string()));
+    ASSERT_EQ(seeded.exit_code, 0) << seeded.output;
   }
   // A bisection killed half-way leaves a detached HEAD: read every commit.
   const auto log =
@@ -63,10 +77,10 @@ TEST(BisectRunE2e, GitBisectRunNamesThePlantedCommit) {
     bad = hash;
   }
   ASSERT_FALSE(planted.empty()) << log.output;
-  const std::string run =
-      std::string(PROBEGATE_BINARY) +
-      " bisect-run --async module-param --devices 2 --probe-delay-ms 4000 --udev-timeout 3"
-      " --expect-bound 2";
+  const std::string run = std::string(PROBEGATE_BINARY) + " bisect-run --build-dir " +
+                          core::shell_quote(build_dir.string()) +
+                          " --async module-param --devices 2 --probe-delay-ms 4000 --udev-timeout 3"
+                          " --expect-bound 2";
   const auto bisected = sh("git bisect reset >/dev/null 2>&1; git bisect start " + bad + " " +
                                good + " && git bisect run " + run +
                                "; rc=$?; git bisect reset >/dev/null 2>&1;"
