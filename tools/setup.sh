@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
-say() { printf 'setup: %s\n' "$*" >&2; }
+say() { printf 'setup: [%4d s] %s\n' "$SECONDS" "$*" >&2; }
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -96,3 +96,4 @@ case "${1:-}" in
   test) deps; build release asan; tests ;;
   *) echo "usage: tools/setup.sh smoke|test|deps|build" >&2; exit 2 ;;
 esac
+say "done"
