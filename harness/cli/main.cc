@@ -1,28 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // The `probegate` command: argument parsing, dispatch and exit codes; the
-// work is in drivers/ (and kernel/ for `kernels`).
-#include "console/boot_log.h"
+// work is in drivers/.
 #include "core/files.h"
 #include "core/interrupt.h"
 #include "core/text.h"
 #include "drivers/bisect.h"
-#include "drivers/boot.h"
+#include "drivers/commands.h"
 #include "drivers/git_bisect_run.h"
 #include "drivers/suite_run.h"
-#include "kernel/kernel_list.h"
-#include "kernel/kernel_ref.h"
-#include "kernel/kernel_store.h"
-#include "kernel/source_build.h"
-#include "report/run_result.h"
 #include "spec/option_cli.h"
 #include "spec/options.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstdlib>
 #include <fmt/core.h>
 #include <functional>
-#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -53,88 +45,14 @@ int run_with(const std::string& results,
   return code ? *code : report_error(code.error());
 }
 
-core::Result<int> boot_command(const CliRunOptions& options, bool console,
-                               drivers::Environment& env) {
-  auto spec = spec::to_spec(options);
-  if (!spec)
-    return std::unexpected(spec.error());
-  if (console) // guest text is untrusted: printable only
-    env.console = [](std::string_view line) { fmt::print(stderr, "{}\n", core::printable(line)); };
-  auto result = drivers::boot(*spec, env);
-  if (!result)
-    return std::unexpected(result.error());
-  fmt::print("{}", report::render_text(*result));
-  if (result->verdict.kind == verdict::VerdictKind::error)
-    return 3;
-  return verdict::exit_code(result->verdict.kind);
-}
-
-int cmd_parse(const CliRunOptions& options, const std::string& log_path, bool json) {
-  auto spec = spec::to_spec(options);
-  if (!spec)
-    return report_error(spec.error());
-  auto parsed = console::parse_console_file(log_path);
-  if (!parsed)
-    return report_error(parsed.error());
-  const auto& log = *parsed;
-  if (!options.has("devices")) { // the agent said how many edu devices it saw
-    if (const auto* pci = log.fact("pci"); pci && pci->fields.contains("edu")) {
-      // Guest text is untrusted: parse without throwing, keep sane counts only.
-      const int edu = std::atoi(pci->fields.at("edu").c_str());
-      if (edu >= 0 && edu <= spec::k_max_devices)
-        spec->devices = edu;
-    }
-  }
-  const bool timed_out = false;
-  auto result = drivers::judge_console(*spec, log, timed_out);
-  if (json)
-    fmt::print("{}\n", report::to_json(result).dump(
-                           2, ' ', /*ensure_ascii: no C1 control reaches a terminal*/ true,
-                           nlohmann::json::error_handler_t::replace));
-  else
-    fmt::print("{}", report::render_text(result));
-  return verdict::exit_code(result.verdict.kind);
-}
-
-core::Result<int> fetch_command(const std::vector<std::string>& refs, drivers::Environment& env) {
-  kernel::KernelStore store(env.runner, env.cache, env.progress);
-  for (const auto& text : refs) {
-    auto ref = kernel::parse_kernel_ref(text);
-    if (!ref)
-      return std::unexpected(ref.error());
-    auto artifact = store.fetch(*ref);
-    if (!artifact)
-      return std::unexpected(artifact.error());
-    fmt::print("{} {} {}\n", text, artifact->release, artifact->dir.string());
-  }
-  return 0;
-}
-
-// Builds a guest kernel from source and prints the ref that boots it.
-core::Result<int> build_command(const kernel::SourceBuildRequest& request,
-                                drivers::Environment& env) {
-  kernel::SourceBuilder builder(env.runner, env.cache, env.data, env.progress);
-  auto built = builder.build(request);
-  if (!built)
-    return std::unexpected(built.error());
-  // Register it as a tree: kernel now, so the first boot finds it ready.
-  const std::string ref = "tree:" + built->string();
-  kernel::KernelStore store(env.runner, env.cache, env.progress);
-  auto artifact = store.fetch(*kernel::parse_kernel_ref(ref));
-  if (!artifact)
-    return std::unexpected(artifact.error());
-  fmt::print("{}\n", ref);
-  return 0;
-}
-
 int run_cli(int argc, char** argv) {
   CLI::App app{"probegate: boot real kernels in QEMU and catch probes killed by udev's timeout"};
   app.set_version_flag("--version", PROBEGATE_VERSION);
   app.add_flag("-v,--verbose", g_verbose, "Print every command probegate runs, with its pid");
   app.require_subcommand(1);
 
+  std::string results = "results"; // --results of whichever subcommand runs
   CliRunOptions boot_options;
-  std::string results = "results";
   auto* boot = app.add_subcommand("boot", "Boot one kernel with one configuration and judge it");
   spec::add_run_options(*boot, boot_options, true);
   boot->add_option("--results", results, "Results root")->capture_default_str();
@@ -151,7 +69,6 @@ int run_cli(int argc, char** argv) {
   parse->add_flag("--json", json, "Print the result as JSON");
 
   drivers::SuiteRequest run_options;
-  std::string run_results = "results";
   auto* run = app.add_subcommand("run", "Run a YAML suite: a matrix of boots, in parallel");
   run->add_option("suite", run_options.suite_file, "Suite file, e.g. suites/smoke.yaml")
       ->required();
@@ -168,10 +85,9 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0, 5));
   run->add_flag("--fail-fast", run_options.fail_fast,
                 "Stop starting cases after the first failure");
-  run->add_option("--results", run_results, "Results root")->capture_default_str();
+  run->add_option("--results", results, "Results root")->capture_default_str();
 
   drivers::BisectRequest bisect_options;
-  std::string bisect_results = "results";
   auto* bisect = app.add_subcommand(
       "bisect", "Find the first kernel (or parameter value) whose verdict differs from the first");
   bisect->add_option("--kernels", bisect_options.kernels, "Ordered kernel refs: A,B,C");
@@ -187,7 +103,7 @@ int run_cli(int argc, char** argv) {
       ->add_option("--bad-if", bisect_options.bad_if,
                    "any: one differing repeat makes a step differ; majority: most must")
       ->capture_default_str();
-  bisect->add_option("--results", bisect_results, "Results root")->capture_default_str();
+  bisect->add_option("--results", results, "Results root")->capture_default_str();
   bisect->add_option("--resume", bisect_options.resume,
                      "Continue an interrupted bisection from its results directory");
 
@@ -213,7 +129,6 @@ int run_cli(int argc, char** argv) {
                   "Build the slowprobe test driver into the kernel (=y)");
 
   drivers::GitBisectRunRequest bisect_run_command;
-  std::string bisect_run_results = "results";
   auto* bisect_run_cmd = app.add_subcommand(
       "bisect-run", "For `git bisect run` in a kernel source tree: build the commit, boot the "
                     "case; exit 0 good, 1 bad, 125 cannot test, 128 bad usage");
@@ -229,8 +144,7 @@ int run_cli(int argc, char** argv) {
       ->add_option("--bad-if", bisect_run_command.bad_if,
                    "any: one failing repeat makes the commit bad; majority: most must")
       ->capture_default_str();
-  bisect_run_cmd->add_option("--results", bisect_run_results, "Results root")
-      ->capture_default_str();
+  bisect_run_cmd->add_option("--results", results, "Results root")->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -248,38 +162,31 @@ int run_cli(int argc, char** argv) {
       fmt::print(stderr, "probegate: removed {} scratch directories of processes that died\n",
                  swept);
   if (*bisect_run_cmd)
-    return run_with(bisect_run_results, [&](drivers::Environment& env) -> core::Result<int> {
+    return run_with(results, [&](drivers::Environment& env) -> core::Result<int> {
       return drivers::git_bisect_run(bisect_run_command, env);
     });
   if (*boot)
     return run_with(results, [&](drivers::Environment& env) {
-      return boot_command(boot_options, boot_console, env);
+      return drivers::boot_command(boot_options, boot_console, env);
     });
   if (*bisect)
-    return run_with(bisect_results, [&](drivers::Environment& env) {
+    return run_with(results, [&](drivers::Environment& env) {
       return drivers::bisect_command(bisect_options, env);
     });
   if (*run)
-    return run_with(run_results, [&](drivers::Environment& env) {
+    return run_with(results, [&](drivers::Environment& env) {
       return drivers::suite_command(run_options, env);
     });
-  if (*parse)
-    return cmd_parse(parse_options, log_path, json);
+  if (*parse) {
+    auto code = drivers::parse_command(parse_options, log_path, json);
+    return code ? *code : report_error(code.error());
+  }
   if (*fetch)
-    return run_with({}, [&](drivers::Environment& env) { return fetch_command(fetch_refs, env); });
+    return run_with({}, [&](auto& env) { return drivers::fetch_command(fetch_refs, env); });
   if (*list)
-    return run_with({}, [&](drivers::Environment& env) -> core::Result<int> {
-      kernel::KernelStore store(env.runner, env.cache, env.progress);
-      fmt::print("{}", kernel::cached_kernels(store, env.cache));
-      auto fetchable = kernel::fetchable_kernels(store, offline);
-      if (!fetchable)
-        return std::unexpected(fetchable.error());
-      fmt::print("{}", *fetchable);
-      return 0;
-    });
+    return run_with({}, [&](auto& env) { return drivers::list_command(offline, env); });
   if (*build)
-    return run_with({},
-                    [&](drivers::Environment& env) { return build_command(build_request, env); });
+    return run_with({}, [&](auto& env) { return drivers::build_command(build_request, env); });
   return 2;
 }
 

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "drivers/commands.h"
+
+#include "console/boot_log.h"
+#include "core/text.h"
+#include "kernel/kernel_list.h"
+#include "kernel/kernel_ref.h"
+#include "kernel/kernel_store.h"
+#include "report/run_result.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+namespace probegate::drivers {
+
+core::Result<int> boot_command(const spec::CliRunOptions& options, bool console, Environment& env) {
+  auto spec = spec::to_spec(options);
+  if (!spec)
+    return std::unexpected(spec.error());
+  if (console) // guest text is untrusted: printable only
+    env.console = [](std::string_view line) { fmt::print(stderr, "{}\n", core::printable(line)); };
+  auto result = boot(*spec, env);
+  if (!result)
+    return std::unexpected(result.error());
+  fmt::print("{}", report::render_text(*result));
+  if (result->verdict.kind == verdict::VerdictKind::error)
+    return 3;
+  return verdict::exit_code(result->verdict.kind);
+}
+
+core::Result<int> parse_command(const spec::CliRunOptions& options, const std::string& log_path,
+                                bool json) {
+  auto spec = spec::to_spec(options);
+  if (!spec)
+    return std::unexpected(spec.error());
+  auto parsed = console::parse_console_file(log_path);
+  if (!parsed)
+    return std::unexpected(parsed.error());
+  const auto& log = *parsed;
+  if (!options.has("devices")) { // the agent said how many edu devices it saw
+    if (const auto* pci = log.fact("pci"); pci && pci->fields.contains("edu")) {
+      // Guest text is untrusted: parse without throwing, keep sane counts only.
+      const int edu = std::atoi(pci->fields.at("edu").c_str());
+      if (edu >= 0 && edu <= spec::k_max_devices)
+        spec->devices = edu;
+    }
+  }
+  const bool timed_out = false;
+  auto result = judge_console(*spec, log, timed_out);
+  if (json)
+    fmt::print("{}\n", report::to_json(result).dump(
+                           2, ' ', /*ensure_ascii: no C1 control reaches a terminal*/ true,
+                           nlohmann::json::error_handler_t::replace));
+  else
+    fmt::print("{}", report::render_text(result));
+  return verdict::exit_code(result.verdict.kind);
+}
+
+core::Result<int> fetch_command(const std::vector<std::string>& refs, Environment& env) {
+  kernel::KernelStore store(env.runner, env.cache, env.progress);
+  for (const auto& text : refs) {
+    auto ref = kernel::parse_kernel_ref(text);
+    if (!ref)
+      return std::unexpected(ref.error());
+    auto artifact = store.fetch(*ref);
+    if (!artifact)
+      return std::unexpected(artifact.error());
+    fmt::print("{} {} {}\n", text, artifact->release, artifact->dir.string());
+  }
+  return 0;
+}
+
+core::Result<int> build_command(const kernel::SourceBuildRequest& request, Environment& env) {
+  kernel::SourceBuilder builder(env.runner, env.cache, env.data, env.progress);
+  auto built = builder.build(request);
+  if (!built)
+    return std::unexpected(built.error());
+  // Register it as a tree: kernel now, so the first boot finds it ready.
+  const std::string ref = "tree:" + built->string();
+  kernel::KernelStore store(env.runner, env.cache, env.progress);
+  auto artifact = store.fetch(*kernel::parse_kernel_ref(ref));
+  if (!artifact)
+    return std::unexpected(artifact.error());
+  fmt::print("{}\n", ref);
+  return 0;
+}
+
+core::Result<int> list_command(bool offline, Environment& env) {
+  kernel::KernelStore store(env.runner, env.cache, env.progress);
+  fmt::print("{}", kernel::cached_kernels(store, env.cache));
+  auto fetchable = kernel::fetchable_kernels(store, offline);
+  if (!fetchable)
+    return std::unexpected(fetchable.error());
+  fmt::print("{}", *fetchable);
+  return 0;
+}
+
+} // namespace probegate::drivers

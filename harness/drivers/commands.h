@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The commands that are a few calls each: boot one configuration, judge a
+// saved console log, fetch, build and list kernels. They print their answer
+// to stdout and return the exit code; errors go back to cli/ to print.
+#pragma once
+
+#include "drivers/boot.h"
+#include "kernel/source_build.h"
+#include "spec/option_cli.h"
+
+#include <string>
+#include <vector>
+
+namespace probegate::drivers {
+
+// `probegate boot`: the verdict's exit code, 3 for an infrastructure error
+// recorded in result.json. `console` prints the guest's lines as they come.
+core::Result<int> boot_command(const spec::CliRunOptions& options, bool console, Environment& env);
+// `probegate parse LOG`: judges a saved console log exactly as a live boot
+// (judge_console). Without --devices, the count the agent reported is used.
+core::Result<int> parse_command(const spec::CliRunOptions& options, const std::string& log_path,
+                                bool json);
+// `probegate kernels fetch REF...`: prints "<ref> <release> <dir>" per ref.
+core::Result<int> fetch_command(const std::vector<std::string>& refs, Environment& env);
+// `probegate kernels build`: prints the tree: ref that boots the build.
+core::Result<int> build_command(const kernel::SourceBuildRequest& request, Environment& env);
+// `probegate kernels list`: cached kernels, then what can be fetched.
+core::Result<int> list_command(bool offline, Environment& env);
+
+} // namespace probegate::drivers
