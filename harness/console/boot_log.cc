@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "console/boot_log.h"
 
+#include "core/text.h"
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -97,10 +99,7 @@ void ConsoleParser::feed(std::string_view raw) {
     fields.erase("event");
     fact.fields = std::move(fields);
     if (fact.event == "userspace" && fact.fields.contains("udev") && !m_log.udev_version) {
-      const auto& udev = fact.fields.at("udev");
-      int version = 0;
-      const auto [ptr, ec] = std::from_chars(udev.data(), udev.data() + udev.size(), version);
-      if (ec == std::errc() && version > 0)
+      if (const auto version = core::parse_int(fact.fields.at("udev")); version && *version > 0)
         m_log.udev_version = version;
     }
     if (full(m_log.facts.size()))

@@ -2,6 +2,7 @@
 #include "core/text.h"
 
 #include <array>
+#include <charconv>
 #include <ctime>
 
 namespace probegate::core {
@@ -106,6 +107,14 @@ std::string time_stamp() {
   std::array<char, 32> stamp{};
   std::strftime(stamp.data(), stamp.size(), "%Y%m%d-%H%M%S", &tm);
   return stamp.data();
+}
+
+std::optional<int> parse_int(std::string_view text) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty())
+    return std::nullopt;
+  return value;
 }
 
 } // namespace probegate::core

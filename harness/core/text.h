@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,5 +24,8 @@ size_t first_unsafe_byte(std::string_view text);
 
 // UTC now as results directories name it: 20261130-165646.
 std::string time_stamp();
+
+// A whole decimal integer ("252"); nullopt for "", "25x", " 2" or overflow.
+std::optional<int> parse_int(std::string_view text);
 
 } // namespace probegate::core

@@ -47,5 +47,13 @@ TEST(FirstUnsafeByte, FindsControlsAndBrokenUtf8) {
   EXPECT_EQ(first_unsafe_byte("\xed\xa0\x80"), 0u); // a surrogate
 }
 
+TEST(Text, ParseIntTakesWholeNumbersOnly) {
+  EXPECT_EQ(core::parse_int("252"), 252);
+  EXPECT_EQ(core::parse_int("-4"), -4);
+  EXPECT_EQ(core::parse_int(""), std::nullopt);
+  EXPECT_EQ(core::parse_int("25x"), std::nullopt);
+  EXPECT_EQ(core::parse_int(" 2"), std::nullopt);
+  EXPECT_EQ(core::parse_int("99999999999"), std::nullopt);
+}
 } // namespace
 } // namespace probegate::core

@@ -172,7 +172,7 @@ core::Result<BisectItems> param_items(const spec::RunSpec& base, const ParamRang
       s.expect_capacity = false;
       s.expect.bound = s.devices;
     }
-    if (auto resolved = spec::resolve_capacity(s); !resolved)
+    if (auto resolved = spec::check_capacity(s); !resolved)
       return std::unexpected(core::with_context(resolved.error(), label));
     s.name = label;
     if (auto valid = spec::validate(s); !valid)
@@ -359,17 +359,34 @@ std::function<void(const bisect::Step&)> print_steps(int resumed) {
   };
 }
 
+// The extra seconds udevd waited in the bisection's boots, as their
+// result.json files recorded it (the user space decides it; 0 if none says).
+int recorded_udev_extra_s(const bisect::Answer& answer) {
+  for (const auto& step : answer.steps)
+    for (const auto& dir : step.dirs)
+      if (auto text = core::read_file(std::filesystem::path(dir) / "result.json")) {
+        const auto json = nlohmann::json::parse(*text, nullptr, false);
+        const nlohmann::json::json_pointer extra("/userspace/udev_extra_timeout_s");
+        if (json.is_object() && json.contains(extra) && json.at(extra).is_number_integer())
+          return json.at(extra).get<int>();
+      }
+  return 0;
+}
+
 // `--param devices=...` answers the capacity question: the measurement
-// beside the prediction of init + N x probe <= timeout.
-void print_capacity(const spec::RunSpec& measured_last_same, const spec::RunSpec& widest) {
+// beside the prediction of init + N x probe <= timeout (+ udev's extra).
+void print_capacity(const spec::RunSpec& measured_last_same, const spec::RunSpec& widest,
+                    int extra_s) {
   if (widest.async != spec::AsyncKnob::none)
     return;
-  const auto c = spec::predicted_capacity(widest);
-  fmt::print("  most devices that bind: {} measured, {}{} predicted (udev timeout {} s, "
+  const auto c = spec::predicted_capacity(widest, extra_s);
+  fmt::print("  most devices that bind: {} measured, {}{} predicted (udev timeout {} s{}, "
              "{} ms probes)\n",
              measured_last_same.devices, c.at_least,
              c.at_most != c.at_least ? fmt::format("..{}", c.at_most) : std::string(),
-             widest.udev_timeout_s.value_or(spec::k_udev_default_timeout_s), widest.probe_delay_ms);
+             widest.udev_timeout_s.value_or(spec::k_udev_default_timeout_s),
+             extra_s ? fmt::format(" + {} s udev waits on top", extra_s) : std::string(),
+             widest.probe_delay_ms);
 }
 
 } // namespace
@@ -424,7 +441,8 @@ core::Result<int> bisect_command(const BisectRequest& b, Environment& env) {
   }
   fmt::print("{}", render_answer(labels, *answer));
   if (items->param == "devices" && answer->kind == bisect::Answer::Kind::found)
-    print_capacity(items->specs[answer->last_same], items->specs.back());
+    print_capacity(items->specs[answer->last_same], items->specs.back(),
+                   recorded_udev_extra_s(*answer));
   fmt::print("results: {}\n", options.dir.string());
   return exit_code(*answer);
 }

@@ -44,12 +44,14 @@ constexpr double k_guest_grace_s = 15;
 struct BootRun {
   BootRun(const spec::RunSpec& s, Environment& e, kernel::KernelRef r)
       : spec(s), env(e), ref(std::move(r)) {}
-  const spec::RunSpec& spec;
+  spec::RunSpec spec; // expect_bound: capacity resolved once the user space is known
   Environment& env;
   kernel::KernelRef ref; // parsed once, before anything is written
   Clock::time_point started = Clock::now();
   report::RunResult result;
   kernel::KernelArtifact kernel;
+  image::BaseLayer base; // the user space, and its udev's version
+  int udev_extra_s = 0;  // seconds udevd waits past the timeout (spec::udev_extra_s)
   std::optional<modules::BuiltModule> module; // none when slowprobe is built in
   std::string fault_module;                   // pgfault.ko for --inject-fault
   std::optional<core::TempDir> scratch;
@@ -81,6 +83,23 @@ core::Status fetch_kernel(BootRun& run) {
   return {};
 }
 
+// User space: the suite's base layer (cached), whose udev version decides
+// when the kill lands, and so the capacity a case expects and its deadline.
+core::Status fetch_userspace(BootRun& run) {
+  image::ImageBuilder images(run.env.runner, run.env.cache, run.env.data, run.env.progress);
+  auto base = images.base_layer(run.result.userspace_suite);
+  if (!base)
+    return std::unexpected(base.error());
+  run.base = std::move(*base);
+  run.udev_extra_s = spec::udev_extra_s(run.spec, run.base.udev);
+  if (auto resolved = spec::resolve_capacity(run.spec, run.udev_extra_s); !resolved)
+    return resolved;
+  run.result.spec = run.spec;
+  run.result.udev_package = run.base.udev;
+  run.result.udev_extra_s = run.udev_extra_s;
+  return {};
+}
+
 // Run directory: from here on, every outcome leaves a result.json.
 core::Status make_run_dir(BootRun& run, const fs::path& run_dir) {
   run.result.dir = run_dir.empty() ? run.env.results / run_name(run.spec) : run_dir;
@@ -109,6 +128,10 @@ std::optional<verdict::Verdict> knob_verdict(const BootRun& run) {
       knob_present = false;
     }
   }
+  if (const auto lacking = spec::udev_knob_missing(spec, run.base.udev); !lacking.empty())
+    return verdict::judge_knob(
+        lacking, false, spec.expect,
+        fmt::format("udev {} (debian:{})", run.base.udev, run.result.userspace_suite));
   return verdict::judge_knob(knob, knob_present, spec.expect);
 }
 
@@ -143,13 +166,11 @@ core::Status build_modules(BootRun& run) {
 core::Status build_image(BootRun& run) {
   const auto& spec = run.spec;
   image::ImageBuilder images(run.env.runner, run.env.cache, run.env.data, run.env.progress);
-  auto base = images.base_layer(run.result.userspace_suite);
-  if (!base)
-    return std::unexpected(base.error());
   auto modules_layer = images.modules_layer(run.kernel, run.module ? &*run.module : nullptr);
   if (!modules_layer)
     return std::unexpected(modules_layer.error());
   const int deadline = spec::effective_deadline(spec);
+  const auto udev = spec::udev_settings(spec);
   image::RunLayerSpec layer{spec.devices,
                             deadline,
                             deadline,
@@ -157,7 +178,10 @@ core::Status build_image(BootRun& run) {
                             spec::modprobe_options(spec),
                             run.fault_module.empty() ? ""
                                                      : std::string(fault_name(spec.inject_fault)),
-                            std::move(run.fault_module)};
+                            std::move(run.fault_module),
+                            udev.conf,
+                            udev.args,
+                            udev.env};
   auto scratch = core::TempDir::create(run.env.cache / "tmp", "run-");
   if (!scratch)
     return std::unexpected(scratch.error());
@@ -165,7 +189,7 @@ core::Status build_image(BootRun& run) {
   const fs::path image_path =
       (spec.keep_initramfs ? run.result.dir : run.scratch->path()) / "initramfs.img";
   auto initramfs =
-      images.assemble({*base, *modules_layer}, image::run_layer_entries(layer), image_path);
+      images.assemble({run.base.path, *modules_layer}, image::run_layer_entries(layer), image_path);
   if (!initramfs)
     return std::unexpected(initramfs.error());
   if (spec.inject_fault == spec::Fault::corrupt_initramfs)
@@ -254,6 +278,10 @@ core::Status check_live_boot(const BootRun& run, const Console& console) {
                              "it: probegate's knob detection is wrong for this kernel",
                              run.kernel.release, *guest ? "lacks" : "has",
                              *guest ? "has" : "lacks");
+  if (const auto guest = console.log.udev_version; guest && *guest != run.base.udev)
+    return core::infra_error("the guest ran udev {}, but the host predicted the kill time of the "
+                             "debian:{} udev package {}: probegate read the base layer wrongly",
+                             *guest, run.result.userspace_suite, run.base.udev);
   if (console.log.banners == 0) // nothing booted: QEMU or the image is at fault
     return core::infra_error("QEMU printed no kernel banner ({}): {}", how_qemu_ended(console.qemu),
                              console.qemu.tail);
@@ -312,6 +340,8 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
 
   if (auto done = timed(run, "fetch", fetch_kernel); !done)
     return fail(done.error());
+  if (auto done = timed(run, "userspace", fetch_userspace); !done)
+    return fail(done.error());
   if (auto done = make_run_dir(run, run_dir); !done)
     return fail(done.error());
   if (auto skip = knob_verdict(run)) {
@@ -331,7 +361,7 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
     return fail(console.error());
 
   // The same judge as `probegate parse`, then what only a live boot checks.
-  const auto judged = judge_console(spec, console->log, console->timed_out);
+  const auto judged = judge_console(run.spec, console->log, console->timed_out);
   result.outcome = judged.outcome;
   result.verdict = judged.verdict;
   if (auto live = check_live_boot(run, *console); !live)

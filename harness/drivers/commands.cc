@@ -47,6 +47,12 @@ core::Result<int> parse_command(const spec::CliRunOptions& options, const std::s
         spec->devices = edu;
     }
   }
+  // expect_bound: capacity follows the udev the log says ran (an unknown
+  // one counts as older than 256: no extra time).
+  if (auto resolved =
+          spec::resolve_capacity(*spec, spec::udev_extra_s(*spec, log.udev_version.value_or(0)));
+      !resolved)
+    return std::unexpected(resolved.error());
   const bool timed_out = false;
   auto result = judge_console(*spec, log, timed_out);
   if (json)

@@ -3,6 +3,7 @@
 
 #include "core/files.h"
 #include "core/text.h"
+#include "image/initramfs.h"
 #include "kernel/kernel_ref.h"
 #include "kernel/kernel_store.h"
 
@@ -192,7 +193,7 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
   return session;
 }
 
-core::Status prefetch_kernels(const std::vector<suite::Case>& cases, Environment& env) {
+core::Status prefetch_inputs(const std::vector<suite::Case>& cases, Environment& env) {
   // ref text -> (the parsed ref, where the suite first gives it)
   std::map<std::string, std::pair<kernel::KernelRef, std::string>> kernels;
   for (const auto& c : cases) {
@@ -204,10 +205,33 @@ core::Status prefetch_kernels(const std::vector<suite::Case>& cases, Environment
     kernels.emplace(c.spec.kernel, std::pair{std::move(*ref), c.kernel_where});
   }
   kernel::KernelStore store(env.runner, env.cache, env.progress);
-  for (const auto& [text, ref_where] : kernels)
-    if (auto fetched = store.fetch(ref_where.first); !fetched)
+  std::map<std::string, std::string> kernel_suite; // ref text -> the Debian suite it came from
+  for (const auto& [text, ref_where] : kernels) {
+    auto fetched = store.fetch(ref_where.first);
+    if (!fetched)
       return std::unexpected(core::with_context(fetched.error(), ref_where.second));
-
+    kernel_suite[text] = fetched->suite;
+  }
+  // The user spaces, whose udev versions decide `expect_bound: capacity`:
+  // an ambiguous prediction is the suite's mistake, found before any boot.
+  image::ImageBuilder images(env.runner, env.cache, env.data, env.progress);
+  std::map<std::string, int> udev; // Debian suite -> udev major version
+  for (const auto& c : cases) {
+    auto suite = spec::userspace_suite(c.spec, kernel_suite[c.spec.kernel]);
+    if (!suite)
+      return std::unexpected(core::with_context(suite.error(), c.where));
+    if (!udev.contains(*suite)) {
+      auto base = images.base_layer(*suite);
+      if (!base)
+        return std::unexpected(core::with_context(base.error(), c.where));
+      udev[*suite] = base->udev;
+    }
+    auto resolved = c.spec;
+    if (auto fits = spec::resolve_capacity(resolved, spec::udev_extra_s(c.spec, udev[*suite]));
+        !fits)
+      return core::usage_error("{}: case {} (udev {} of debian:{}): {}", c.where, c.id,
+                               udev[*suite], *suite, fits.error().message);
+  }
   return {};
 }
 
@@ -304,7 +328,7 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
     return std::unexpected(core::Error{core::ErrorKind::usage, "--repeat must be 1 to 1000"});
   if (o.jobs && (*o.jobs < 1 || *o.jobs > 64))
     return std::unexpected(core::Error{core::ErrorKind::usage, "--jobs must be 1 to 64"});
-  if (auto fetched = prefetch_kernels(cases, env); !fetched)
+  if (auto fetched = prefetch_inputs(cases, env); !fetched)
     return std::unexpected(fetched.error());
 
   const auto stamp = core::time_stamp();

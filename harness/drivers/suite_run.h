@@ -43,9 +43,11 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
 // The directory of a case inside the session (ids nest: knobs/sync/dev2).
 std::filesystem::path case_dir(const std::filesystem::path& session, const std::string& id);
 
-// Every kernel of the cases, parsed, then resolved and fetched, before
-// anything is created or booted; an error names where the suite gives it.
-core::Status prefetch_kernels(const std::vector<suite::Case>& cases, Environment& env);
+// Every kernel of the cases, parsed, then resolved and fetched, and every
+// user space's base layer, before anything is created or booted; then each
+// `expect_bound: capacity` is resolved against its udev. An error names
+// where the suite gives it.
+core::Status prefetch_inputs(const std::vector<suite::Case>& cases, Environment& env);
 
 // `probegate run` as typed.
 struct SuiteRequest {

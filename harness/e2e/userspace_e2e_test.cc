@@ -57,7 +57,7 @@ TEST(UserspaceE2e, Udev247OfBullseyeKillsTheLoadingWorker) {
 
 // udev 256 and later kill 10 s after the timeout, see
 // docs/FACTS.md "udev 256 and later wait 10 s more": a 16 s probe outlives
-// T + 11 s; the later kill itself is not modelled yet (a 4 s probe binds).
+// T + 11 s (udev_knobs_e2e_test.cc checks the extra time itself).
 TEST(UserspaceE2e, SidUdevKillsTheLoadingWorkerToo) {
   if (!e2e::skip_reason().empty())
     PROBEGATE_E2E_SKIP() << e2e::skip_reason();

@@ -69,23 +69,49 @@ TEST(Cpio, TreeIsSortedAndHonoursExcludes) {
   EXPECT_EQ((*entries)[2].data, "tool");
 }
 
+// The contents of the entry at `path`, or "<missing>".
+std::string data_of(const std::vector<CpioEntry>& entries, const std::string& path) {
+  for (const auto& e : entries)
+    if (e.path == path)
+      return e.data;
+  return "<missing>";
+}
+
 TEST(RunLayer, CarriesTheRunParameters) {
-  RunLayerSpec spec{2, 120, 100, false, {"options slowprobe delay_ms=4000"}, "", ""};
+  RunLayerSpec spec{2, 120, 100, false, {"options slowprobe delay_ms=4000"}, "", "", {}, {}, {}};
   const auto entries = run_layer_entries(spec);
-  auto find = [&](const std::string& path) {
-    for (const auto& e : entries)
-      if (e.path == path)
-        return e.data;
-    return std::string("<missing>");
-  };
+  auto find = [&](const std::string& path) { return data_of(entries, path); };
   EXPECT_NE(find("etc/probegate/run.env").find("PG_DEVICES=2\n"), std::string::npos);
   EXPECT_NE(find("etc/probegate/run.env").find("PG_DEADLINE=120\n"), std::string::npos);
   EXPECT_NE(find("etc/modprobe.d/probegate.conf").find("options slowprobe delay_ms=4000\n"),
             std::string::npos);
+  EXPECT_EQ(find("etc/udev/udev.conf"), "<missing>") << "the package's udev.conf stays";
+  EXPECT_EQ(find("etc/probegate/run.env").find("PG_UDEVD"), std::string::npos);
+}
+
+TEST(RunLayer, CarriesUdevdSettingsThroughTheirChannels) {
+  RunLayerSpec spec{2,
+                    120,
+                    100,
+                    false,
+                    {},
+                    "",
+                    "",
+                    {"event_timeout=3", "timeout_signal=SIGABRT"},
+                    {"--event-timeout=3"},
+                    {"SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0"}};
+  const auto entries = run_layer_entries(spec);
+  auto find = [&](const std::string& path) { return data_of(entries, path); };
+  EXPECT_NE(find("etc/udev/udev.conf").find("event_timeout=3\ntimeout_signal=SIGABRT\n"),
+            std::string::npos);
+  const auto env = find("etc/probegate/run.env");
+  EXPECT_NE(env.find("PG_UDEVD_ARGS='--event-timeout=3'\n"), std::string::npos) << env;
+  EXPECT_NE(env.find("PG_UDEVD_ENV='SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0'\n"), std::string::npos)
+      << env;
 }
 
 TEST(RunLayer, CarriesTheFaultModuleOnlyWhenAFaultIsInjected) {
-  RunLayerSpec spec{1, 60, 60, false, {}, "", ""};
+  RunLayerSpec spec{1, 60, 60, false, {}, "", "", {}, {}, {}};
   auto has = [](const std::vector<CpioEntry>& entries, std::string_view path) {
     return std::ranges::any_of(entries, [&](const CpioEntry& e) { return e.path == path; });
   };

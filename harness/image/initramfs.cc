@@ -2,6 +2,7 @@
 #include "image/initramfs.h"
 
 #include "core/files.h"
+#include "core/text.h"
 #include "image/lib_closure.h"
 #include "image/userspace.h"
 #include "kernel/debian_apt.h"
@@ -67,6 +68,11 @@ std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
                      spec.agent_modprobe ? "modprobe" : "udev");
   if (!spec.inject.empty())
     env += fmt::format("PG_INJECT={}\n", spec.inject);
+  // Words without spaces or quotes (spec::udev_settings makes them).
+  if (!spec.udevd_args.empty())
+    env += fmt::format("PG_UDEVD_ARGS='{}'\n", fmt::join(spec.udevd_args, " "));
+  if (!spec.udevd_env.empty())
+    env += fmt::format("PG_UDEVD_ENV='{}'\n", fmt::join(spec.udevd_env, " "));
   std::string modprobe = "# written by probegate for this run\n";
   for (const auto& line : spec.modprobe_options)
     modprobe += line + "\n";
@@ -75,6 +81,13 @@ std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
                                  file("etc/modprobe.d/probegate.conf", modprobe)};
   if (!spec.fault_module.empty())
     entries.push_back(file("etc/probegate/pgfault.ko", spec.fault_module));
+  if (!spec.udev_conf.empty()) {
+    std::string conf = "# written by probegate for this run\n";
+    for (const auto& line : spec.udev_conf)
+      conf += line + "\n";
+    entries.push_back(dir("etc/udev"));
+    entries.push_back(file("etc/udev/udev.conf", conf));
+  }
   return entries;
 }
 
@@ -83,7 +96,7 @@ ImageBuilder::ImageBuilder(proc::ProcessRunner& runner, fs::path cache, fs::path
     : m_runner(runner), m_cache(std::move(cache)), m_data(std::move(data_root)),
       m_progress(std::move(progress)) {}
 
-core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
+core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite) {
   // The suites the private apt serves are the ones a layer can come from.
   kernel::DebianApt apt(m_runner, m_cache);
   if (const auto suites = apt.suite_names(); std::ranges::find(suites, suite) == suites.end())
@@ -111,12 +124,14 @@ core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
   // The layer last built for this suite and these images/, so that a warm
   // boot does not ask apt (two commands, ~3 s) every time: reused while
   // younger than the apt index is, or whenever apt cannot be asked.
+  // Its three lines: the images/ key, the layer, the udev major version.
   const fs::path last = m_cache / "layers" / ("base-" + suite + ".last");
-  std::optional<fs::path> last_layer;
+  std::optional<BaseLayer> last_layer;
   if (auto text = core::read_file(last)) {
     const auto lines = list_lines(*text);
-    if (lines.size() == 2 && lines[0] == images_key && fs::exists(lines[1]))
-      last_layer = lines[1];
+    const auto udev = lines.size() == 3 ? core::parse_int(lines[2]) : std::nullopt;
+    if (udev && *udev > 0 && lines[0] == images_key && fs::exists(lines[1]))
+      last_layer = BaseLayer{lines[1], *udev};
   }
   if (last_layer) {
     std::error_code ec;
@@ -170,9 +185,14 @@ core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
   const fs::path out =
       m_cache / "layers" /
       fmt::format("base-{}-{}.cpio", suite, core::sha256_hex(key_text).substr(0, 16));
-  auto remember = [&](const fs::path& layer) -> core::Result<fs::path> {
-    (void)core::write_file_atomic(last, fmt::format("{}\n{}\n", images_key, layer.string()));
-    return layer;
+  const int udev = deb_major_version(debs, "udev");
+  if (udev == 0)
+    return core::infra_error("Debian {} names no udev package with a numeric version among {}",
+                             suite, fmt::join(debs, " "));
+  auto remember = [&](const fs::path& layer) -> core::Result<BaseLayer> {
+    (void)core::write_file_atomic(last,
+                                  fmt::format("{}\n{}\n{}\n", images_key, layer.string(), udev));
+    return BaseLayer{layer, udev};
   };
   if (fs::exists(out))
     return remember(out);
@@ -183,7 +203,7 @@ core::Result<fs::path> ImageBuilder::base_layer(const std::string& suite) {
     return remember(out);
   auto built = build_base(suite, roots, packages, out);
   if (!built)
-    return built;
+    return std::unexpected(built.error());
   return remember(*built);
 }
 

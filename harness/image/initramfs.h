@@ -25,6 +25,12 @@ struct RunLayerSpec {
   // agent loads to inject it (etc/probegate/pgfault.ko).
   std::string inject;
   std::string fault_module;
+  // udevd's settings for this run (spec::udev_settings): udev.conf lines
+  // (etc/udev/udev.conf replaces the package's), systemd-udevd arguments
+  // and environment (PG_UDEVD_ARGS, PG_UDEVD_ENV).
+  std::vector<std::string> udev_conf;
+  std::vector<std::string> udevd_args;
+  std::vector<std::string> udevd_env;
 };
 
 // Pure: the files of the per-run layer.
@@ -35,6 +41,13 @@ struct Initramfs {
   std::filesystem::path path;
   std::vector<std::filesystem::path> layers;
   std::uintmax_t size = 0;
+};
+
+// A cached base layer and what the host must know of its user space before
+// it boots: the versions that decide udevd's timing and spellings.
+struct BaseLayer {
+  std::filesystem::path path;
+  int udev = 0; // major version of the suite's udev package (252)
 };
 
 // Builds initramfs images as concatenated cpio layers (the kernel unpacks
@@ -49,7 +62,7 @@ public:
                std::filesystem::path data_root, std::function<void(std::string_view)> progress);
 
   // `suite`: bullseye, bookworm, trixie or sid (the suites kernel::DebianApt serves).
-  core::Result<std::filesystem::path> base_layer(const std::string& suite);
+  core::Result<BaseLayer> base_layer(const std::string& suite);
   // `module` null: the kernel has slowprobe built in; the layer then holds
   // only the kernel's module metadata (depmod's output included).
   core::Result<std::filesystem::path> modules_layer(const kernel::KernelArtifact& kernel,

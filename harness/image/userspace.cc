@@ -2,6 +2,7 @@
 #include "image/userspace.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <sstream>
@@ -121,6 +122,22 @@ std::vector<std::string> deb_file_names(std::string_view print_uris_output) {
 
 std::string deb_package(std::string_view file_name) {
   return std::string(file_name.substr(0, file_name.find('_')));
+}
+
+int deb_major_version(const std::vector<std::string>& debs, std::string_view package) {
+  for (const auto& deb : debs) {
+    if (deb_package(deb) != package)
+      continue;
+    // package_[epoch:]version_arch.deb
+    std::string_view version = std::string_view(deb).substr(package.size() + 1);
+    if (const auto colon = version.find(':');
+        colon != std::string_view::npos && colon < version.find('_'))
+      version.remove_prefix(colon + 1);
+    int major = 0;
+    const auto [end, ec] = std::from_chars(version.data(), version.data() + version.size(), major);
+    return ec == std::errc{} && end != version.data() ? major : 0;
+  }
+  return 0;
 }
 
 bool library_name(std::string_view path) {

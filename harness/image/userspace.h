@@ -30,6 +30,11 @@ std::vector<std::string> deb_file_names(std::string_view print_uris_output);
 // "udev" from "udev_252.39-1~deb12u2_amd64.deb".
 std::string deb_package(std::string_view file_name);
 
+// The major version of `package` among .deb file names: 252 for
+// "udev_252.39-1~deb12u2_amd64.deb", 257 for "udev_257.9-1_amd64.deb"; 0 when
+// the package is not there or its version does not start with a number.
+int deb_major_version(const std::vector<std::string>& debs, std::string_view package);
+
 // A path whose file name looks like a shared library: "x.so" or "x.so.N…".
 bool library_name(std::string_view path);
 

@@ -79,6 +79,18 @@ TEST(Userspace, PrintUrisGivesSortedDebNames) {
   EXPECT_EQ(names, (std::vector<std::string>{"kmod_30+20221128-1_amd64.deb",
                                              "udev_252.39-1~deb12u2_amd64.deb"}));
   EXPECT_EQ(deb_package(names[0]), "kmod");
+  EXPECT_EQ(deb_major_version(names, "udev"), 252);
+  EXPECT_EQ(deb_major_version(names, "kmod"), 30);
+  EXPECT_EQ(deb_major_version(names, "systemd"), 0) << "not among them";
+}
+
+TEST(Userspace, MajorVersionsSkipTheEpochAndRefuseNonNumbers) {
+  EXPECT_EQ(deb_major_version({"udev_257.9-1_amd64.deb"}, "udev"), 257);
+  EXPECT_EQ(deb_major_version({"libudev1_247.3-7+deb11u6_amd64.deb", "udev_1:262~rc1-2_amd64.deb"},
+                              "udev"),
+            262);
+  EXPECT_EQ(deb_major_version({"udev_x.1_amd64.deb"}, "udev"), 0);
+  EXPECT_EQ(deb_major_version({"udevil_1.0_amd64.deb"}, "udev"), 0);
 }
 
 TEST(Userspace, LibraryNames) {

@@ -22,7 +22,22 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
                      {"seqnum", k.seqnum},
                      {"worker_pid", k.worker_pid},
                      {"guest_time_s", opt(k.t_s)},
-                     {"loading_module", k.loading_module}});
+                     {"loading_module", k.loading_module},
+                     {"signal", opt(k.signal)}});
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& e : o.udev_failed_events)
+    failed.push_back({{"seqnum", e.seqnum},
+                      {"devpath", e.devpath},
+                      {"signal", opt(e.signal)},
+                      {"signal_name", e.signal_name},
+                      {"exit_status", opt(e.exit_status)},
+                      {"errno_name", e.errno_name}});
+  nlohmann::json probes = nlohmann::json::array();
+  for (const auto& p : o.probes)
+    probes.push_back({{"device", p.device},
+                      {"start_s", opt(p.start_s)},
+                      {"end_s", opt(p.end_s)},
+                      {"result", opt(p.result)}});
   return {{"booted", o.booted},
           {"timed_out", o.timed_out},
           {"devices_expected", o.devices_expected},
@@ -31,6 +46,8 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
           {"udev_worker_killed", o.udev_worker_killed},
           {"udev_slow_warnings", o.udev_slow_warnings},
           {"udev_kills", kills},
+          {"udev_failed_events", failed},
+          {"probes", probes},
           {"panic", o.panic},
           {"panic_line", opt(o.panic_line)},
           {"oops_line", opt(o.oops_line)},
@@ -60,7 +77,8 @@ nlohmann::json userspace_json(const RunResult& r) {
   return {
       {"ref", r.spec.userspace},
       {"suite", r.userspace_suite.empty() ? nlohmann::json() : nlohmann::json(r.userspace_suite)},
-      {"udev", opt(r.outcome.udev_version)}};
+      {"udev", opt(r.outcome.udev_version)},
+      {"udev_extra_timeout_s", opt(r.udev_extra_s)}};
 }
 
 nlohmann::json to_json(const RunResult& r) {

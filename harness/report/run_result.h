@@ -20,7 +20,9 @@ namespace probegate::report {
 struct RunResult {
   spec::RunSpec spec;
   std::string kernel_release;
-  std::string userspace_suite; // the Debian suite of the guest's user space
+  std::string userspace_suite;     // the Debian suite of the guest's user space
+  int udev_package = 0;            // major version of that suite's udev package
+  std::optional<int> udev_extra_s; // seconds udevd waits past the timeout (spec::udev_extra_s)
   verdict::Outcome outcome;
   verdict::Verdict verdict;
   std::string kernel_cmdline;
@@ -37,7 +39,8 @@ struct RunResult {
 
 nlohmann::json to_json(const RunResult& result);
 // The guest's user space: the ref asked for, the Debian suite it resolved
-// to, and the udev version the guest reported (result.json and summary.json).
+// to, the udev version the guest reported, and the extra seconds its udevd
+// waits before a kill (result.json and summary.json).
 nlohmann::json userspace_json(const RunResult& result);
 // Every check: name, expected (for capacity: predicted), actual, pass.
 nlohmann::json checks_json(const verdict::Verdict& verdict);

@@ -63,7 +63,7 @@ core::Result<RunSpec> to_spec(const CliRunOptions& options) {
     if (auto it = options.given.find(o.key); it != options.given.end())
       if (auto set = set_option(spec, o, it->second, o.flag); !set)
         return std::unexpected(set.error());
-  if (auto resolved = resolve_capacity(spec); !resolved)
+  if (auto resolved = check_capacity(spec); !resolved)
     return std::unexpected(resolved.error());
   if (auto valid = validate(spec); !valid)
     return std::unexpected(valid.error());

@@ -48,6 +48,8 @@ constexpr ProbeType k_probe_types[] = {ProbeType::default_type, ProbeType::prefe
                                        ProbeType::force_sync};
 constexpr AsyncKnob k_knobs[] = {AsyncKnob::none, AsyncKnob::module_param, AsyncKnob::modprobe_conf,
                                  AsyncKnob::driver_cmdline, AsyncKnob::module_default};
+constexpr UdevVia k_vias[] = {UdevVia::cmdline, UdevVia::cmdline_rd, UdevVia::udev_conf,
+                              UdevVia::udevd_arg};
 constexpr Fault k_faults[] = {Fault::none, Fault::corrupt_initramfs, Fault::panic, Fault::oops,
                               Fault::hang};
 
@@ -309,6 +311,44 @@ std::vector<OptionDef> make_table() {
       .id_prefix = "userspace-",
       .set = [](RunSpec& s, const OptionValue& v) { s.userspace = std::string(v.word); },
       .get = [](const RunSpec& s) -> Text { return s.userspace; },
+  });
+  t.push_back({
+      .key = "udev_timeout_via",
+      .flag = "--udev-timeout-via",
+      .help = "Where udevd's event timeout and timeout signal are given: udev.* or rd.udev.* on "
+              "the kernel command line, udev.conf, or systemd-udevd's arguments",
+      .type = OptionType::choice,
+      .words = {"cmdline", "cmdline-rd", "udev-conf", "udevd-arg"},
+      .id_prefix = "via-",
+      .set = [](RunSpec& s,
+                const OptionValue& v) { s.udev_via = from_name(v.word, k_vias, udev_via_name); },
+      .get = [](const RunSpec& s) -> Text { return std::string(udev_via_name(s.udev_via)); },
+  });
+  t.push_back({
+      .key = "udev_timeout_signal",
+      .flag = "--udev-timeout-signal",
+      .help = "The signal udevd sends a worker past its timeout (default: udevd's own, KILL)",
+      .type = OptionType::choice,
+      .words = {"KILL", "ABRT", "TERM", "INT", "QUIT", "HUP", "USR1", "USR2"},
+      .id_prefix = "sig",
+      .set = [](RunSpec& s, const OptionValue& v) { s.udev_signal = std::string(v.word); },
+      .get = [](const RunSpec& s) -> Text {
+        return s.udev_signal.empty() ? std::nullopt : Text(s.udev_signal);
+      },
+  });
+  t.push_back({
+      .key = "udev_extra_timeout",
+      .flag = "--udev-extra-timeout",
+      .help = "Seconds udevd waits past the timeout before the kill "
+              "(SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC; default: udevd's own, 10 from udev 256 on)",
+      .type = OptionType::integer,
+      .min = 0,
+      .max = 3600,
+      .unit = "second",
+      .id_prefix = "extra",
+      .bisect_param = true,
+      .set = [](RunSpec& s, const OptionValue& v) { s.udev_extra_timeout_s = v.number; },
+      .get = [](const RunSpec& s) { return maybe_number(s.udev_extra_timeout_s); },
   });
   return t;
 }

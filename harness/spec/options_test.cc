@@ -43,6 +43,9 @@ const std::map<std::string, Sample, std::less<>> k_samples{
     {"keep_initramfs", {"yes", {}, ""}},
     {"inject_fault", {"panic", {}, "reboot"}},
     {"userspace", {"debian:bullseye", {}, "debian:buster"}},
+    {"udev_timeout_via", {"udev-conf", {}, "grub"}},
+    {"udev_timeout_signal", {"ABRT", {}, "SIGABRT"}},
+    {"udev_extra_timeout", {"0", {}, "ten"}},
 };
 
 // argv for `option` set to `value`, as a user types it.
@@ -94,13 +97,29 @@ TEST(Options, EveryOptionHasASampleAndOneKeyAndFlag) {
 
 // The suite keys and their order are a contract: case ids list segments in it.
 TEST(Options, SuiteKeysKeepTheirOrder) {
-  EXPECT_EQ(option_keys(),
-            (std::vector<std::string>{"kernel", "devices", "probe_delay_ms", "probe_kthread",
-                                      "probe_type", "async", "async_value", "udev_timeout",
-                                      "expect_bound", "expect_udev_kill", "expect_boot", "accel",
-                                      "clock", "deadline", "load", "expect_at_modprobe_return",
-                                      "expect_skip", "inject_fault", "userspace"}));
-  EXPECT_EQ(bisect_param_names(), "devices, probe-delay-ms or udev-timeout");
+  EXPECT_EQ(option_keys(), (std::vector<std::string>{"kernel",
+                                                     "devices",
+                                                     "probe_delay_ms",
+                                                     "probe_kthread",
+                                                     "probe_type",
+                                                     "async",
+                                                     "async_value",
+                                                     "udev_timeout",
+                                                     "expect_bound",
+                                                     "expect_udev_kill",
+                                                     "expect_boot",
+                                                     "accel",
+                                                     "clock",
+                                                     "deadline",
+                                                     "load",
+                                                     "expect_at_modprobe_return",
+                                                     "expect_skip",
+                                                     "inject_fault",
+                                                     "userspace",
+                                                     "udev_timeout_via",
+                                                     "udev_timeout_signal",
+                                                     "udev_extra_timeout"}));
+  EXPECT_EQ(bisect_param_names(), "devices, probe-delay-ms, udev-timeout or udev-extra-timeout");
 }
 
 // A listed value names its case (and its results directory): a contract too.

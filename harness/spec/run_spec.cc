@@ -104,8 +104,65 @@ core::Result<std::string> userspace_suite(const RunSpec& spec, std::string_view 
                            kernel_suite, fmt::join(userspace_values(), ", "));
 }
 
-Capacity predicted_capacity(const RunSpec& spec) {
-  const int timeout = spec.udev_timeout_s.value_or(k_udev_default_timeout_s);
+int udev_extra_s(const RunSpec& spec, int udev_major) {
+  return spec.udev_extra_timeout_s.value_or(
+      udev_major >= k_udev_extra_since ? k_udev_default_extra_s : 0);
+}
+
+std::string udev_knob_missing(const RunSpec& spec, int udev_major) {
+  if (spec.udev_extra_timeout_s && udev_major < k_udev_extra_since)
+    return fmt::format("SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC (--udev-extra-timeout; udev {} and later)",
+                       k_udev_extra_since);
+  return {};
+}
+
+std::string_view udev_via_name(UdevVia via) {
+  switch (via) {
+  case UdevVia::cmdline:
+    return "cmdline";
+  case UdevVia::cmdline_rd:
+    return "cmdline-rd";
+  case UdevVia::udev_conf:
+    return "udev-conf";
+  case UdevVia::udevd_arg:
+    return "udevd-arg";
+  }
+  return "cmdline";
+}
+
+UdevSettings udev_settings(const RunSpec& spec) {
+  UdevSettings out;
+  const std::string signal = spec.udev_signal.empty() ? "" : "SIG" + spec.udev_signal;
+  switch (spec.udev_via) {
+  case UdevVia::cmdline:
+  case UdevVia::cmdline_rd: {
+    const std::string_view prefix = spec.udev_via == UdevVia::cmdline ? "" : "rd.";
+    if (spec.udev_timeout_s)
+      out.cmdline += fmt::format(" {}udev.event_timeout={}", prefix, *spec.udev_timeout_s);
+    if (!signal.empty())
+      out.cmdline += fmt::format(" {}udev.timeout_signal={}", prefix, signal);
+    break;
+  }
+  case UdevVia::udev_conf:
+    if (spec.udev_timeout_s)
+      out.conf.push_back(fmt::format("event_timeout={}", *spec.udev_timeout_s));
+    if (!signal.empty())
+      out.conf.push_back(fmt::format("timeout_signal={}", signal));
+    break;
+  case UdevVia::udevd_arg:
+    if (spec.udev_timeout_s)
+      out.args.push_back(fmt::format("--event-timeout={}", *spec.udev_timeout_s));
+    if (!signal.empty())
+      out.args.push_back(fmt::format("--timeout-signal={}", signal));
+    break;
+  }
+  if (spec.udev_extra_timeout_s)
+    out.env.push_back(fmt::format("SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC={}", *spec.udev_extra_timeout_s));
+  return out;
+}
+
+Capacity predicted_capacity(const RunSpec& spec, int extra_s) {
+  const int timeout = spec.udev_timeout_s.value_or(k_udev_default_timeout_s) + extra_s;
   if (spec.probe_delay_ms <= 0)
     return {spec.devices, spec.devices};
   const int low = timeout * 1000 / spec.probe_delay_ms;
@@ -113,7 +170,7 @@ Capacity predicted_capacity(const RunSpec& spec) {
   return {std::min(spec.devices, low), std::min(spec.devices, high)};
 }
 
-core::Status resolve_capacity(RunSpec& spec) {
+core::Status check_capacity(const RunSpec& spec) {
   if (!spec.expect_capacity)
     return {};
   if (spec.async != AsyncKnob::none || spec.probe_type != ProbeType::default_type ||
@@ -121,13 +178,22 @@ core::Status resolve_capacity(RunSpec& spec) {
     return core::usage_error("expect_bound: capacity models a synchronous probe that fails once "
                              "killed: use it with async none, probe_type default, probe_kthread "
                              "yes");
-  const auto c = predicted_capacity(spec);
+  return {};
+}
+
+core::Status resolve_capacity(RunSpec& spec, int extra_s) {
+  if (!spec.expect_capacity)
+    return {};
+  if (auto fits = check_capacity(spec); !fits)
+    return fits;
+  const auto c = predicted_capacity(spec, extra_s);
   if (c.at_least != c.at_most)
     return core::usage_error(
-        "expect_bound: capacity is ambiguous for {} ms probes and a {} s timeout: the kill lands "
-        "in [T, T+1] s, so {} or {} devices may bind; pick a delay away from the boundary",
-        spec.probe_delay_ms, spec.udev_timeout_s.value_or(k_udev_default_timeout_s), c.at_least,
-        c.at_most);
+        "expect_bound: capacity is ambiguous for {} ms probes and a {} s timeout (+{} s udev "
+        "waits on top): the kill lands in [T, T+1] s, so {} or {} devices may bind; pick a delay "
+        "away from the boundary",
+        spec.probe_delay_ms, spec.udev_timeout_s.value_or(k_udev_default_timeout_s), extra_s,
+        c.at_least, c.at_most);
   spec.expect.bound = c.at_least;
   return {};
 }
@@ -136,14 +202,14 @@ int effective_deadline(const RunSpec& spec) {
   if (spec.deadline_s)
     return *spec.deadline_s;
   const int timeout = spec.udev_timeout_s.value_or(k_udev_default_timeout_s);
+  const int extra = std::max(spec.udev_extra_timeout_s.value_or(0), k_udev_default_extra_s);
   const int probes_s = (spec.devices * spec.probe_delay_ms + 999) / 1000;
-  return 60 + std::max(probes_s, timeout + 11) + 30;
+  return 60 + std::max(probes_s, timeout + extra + 1) + 30;
 }
 
 std::string kernel_cmdline(const RunSpec& spec, std::string_view console) {
   std::string out = fmt::format("console={} panic=-1 printk.devkmsg=on", console);
-  if (spec.udev_timeout_s)
-    out += fmt::format(" udev.event_timeout={}", *spec.udev_timeout_s);
+  out += udev_settings(spec).cmdline;
   switch (spec.async) {
   case AsyncKnob::module_param:
     out += fmt::format(" slowprobe.async_probe={}", spec.async_value);

@@ -24,6 +24,10 @@ enum class Load { udev, modprobe };
 // module other than the test module (crashes), a guest that hangs until its
 // deadline (timed out). Never used by a real test of a kernel.
 enum class Fault { none, corrupt_initramfs, panic, oops, hang };
+// Where udevd's event timeout and timeout signal are given: the kernel
+// command line (`udev.` or `rd.udev.`), /etc/udev/udev.conf, or
+// systemd-udevd's own arguments (docs/FACTS.md "Setting the timeout").
+enum class UdevVia { cmdline, cmdline_rd, udev_conf, udevd_arg };
 
 // One boot, as the user asked for it (docs/CONTRACTS.md "Run options"). Pure data:
 // the CLI and suites fill it; the functions below derive the guest's
@@ -49,6 +53,9 @@ struct RunSpec {
   // The guest's user space: debian:<suite>, or `kernel` for the suite the
   // kernel came from (see userspace_suite()).
   std::string userspace = "debian:bookworm";
+  UdevVia udev_via = UdevVia::cmdline;
+  std::string udev_signal;                 // KILL, ABRT, …; "": udevd's own (KILL)
+  std::optional<int> udev_extra_timeout_s; // unset: udevd's own (see udev_extra_s)
 };
 
 inline constexpr int k_udev_default_timeout_s = 180;
@@ -67,21 +74,46 @@ inline constexpr int k_max_devices = 32;
 // between options. Messages name the command line's flags.
 core::Status validate(const RunSpec& spec);
 
-// With a synchronous probe the worker is killed T..T+1 s after its event
-// started (udev's 1 s timer slack; docs/FACTS.md "Timer slack"), so the devices that bind are
-// those whose probes end before that: floor(T / delay) to
-// floor((T + 1) / delay), at most `devices`. udev >= 256 adds 10 s (not
-// modelled yet: bookworm's udev is 252).
+// The seconds udevd waits past the event timeout before the kill, for the
+// udev of `udev_major`: --udev-extra-timeout if given, else 10 from udev 256
+// on and 0 before (docs/FACTS.md "udev 256 and later wait 10 s more").
+int udev_extra_s(const RunSpec& spec, int udev_major);
+inline constexpr int k_udev_extra_since = 256;
+inline constexpr int k_udev_default_extra_s = 10;
+// What a udev of `udev_major` lacks of what the run asks for ("" for
+// nothing): such a case is a SKIP with this as its reason.
+std::string udev_knob_missing(const RunSpec& spec, int udev_major);
+
+// How the run's udev settings reach udevd: kernel command line words,
+// udev.conf lines, systemd-udevd arguments and environment.
+struct UdevSettings {
+  std::string cmdline; // " udev.event_timeout=3 udev.timeout_signal=SIGABRT"
+  std::vector<std::string> conf;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+};
+UdevSettings udev_settings(const RunSpec& spec);
+std::string_view udev_via_name(UdevVia via);
+
+// With a synchronous probe the worker is killed T+E..T+E+1 s after its event
+// started (E: udev_extra_s; the second is udev's timer slack, docs/FACTS.md "Timer slack"),
+// so the devices that bind are those whose probes end before that:
+// floor((T + E) / delay) to floor((T + E + 1) / delay), at most `devices`.
 struct Capacity {
   int at_least = 0;
   int at_most = 0;
 };
-Capacity predicted_capacity(const RunSpec& spec);
+Capacity predicted_capacity(const RunSpec& spec, int extra_s);
+// Whether `expect_bound: capacity` fits the run (a synchronous probe that
+// fails once killed). The number comes from resolve_capacity once the user
+// space, and so the extra seconds, are known.
+core::Status check_capacity(const RunSpec& spec);
 // Turns `expect_bound: capacity` into a number; a usage error where the
 // prediction is a range (the case would be flaky by design).
-core::Status resolve_capacity(RunSpec& spec);
+core::Status resolve_capacity(RunSpec& spec, int extra_s);
 // Guest seconds after which the agent gives up: enough for every probe, the
-// udev kill (timeout + 11 s for udev >= 256) and the settle, with margin.
+// udev kill (timeout + extra + 1 s, the extra being --udev-extra-timeout or
+// at least udev >= 256's 10 s) and the settle, with margin.
 int effective_deadline(const RunSpec& spec);
 std::string kernel_cmdline(const RunSpec& spec, std::string_view console = "ttyS0");
 std::vector<std::string> modprobe_options(const RunSpec& spec);

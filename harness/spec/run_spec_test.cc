@@ -133,13 +133,62 @@ TEST(Capacity, PredictsDevicesWhoseProbesEndBeforeTheKill) {
   for (auto [timeout, bound] : {std::pair{3, 1}, {5, 2}, {10, 4}}) {
     s.udev_timeout_s = timeout;
     s.expect_capacity = true;
-    ASSERT_TRUE(resolve_capacity(s)) << timeout;
+    ASSERT_TRUE(resolve_capacity(s, 0)) << timeout;
     EXPECT_EQ(s.expect.bound, bound) << timeout;
   }
   s.devices = 2;
   s.udev_timeout_s = 10;
-  ASSERT_TRUE(resolve_capacity(s));
+  ASSERT_TRUE(resolve_capacity(s, 0));
   EXPECT_EQ(s.expect.bound, 2) << "never more than the devices there are";
+}
+
+TEST(Capacity, FollowsTheExtraSecondsOfTheUdevInTheImage) {
+  RunSpec s;
+  s.devices = 8;
+  s.probe_delay_ms = 2400;
+  s.udev_timeout_s = 3;
+  s.expect_capacity = true;
+  EXPECT_EQ(udev_extra_s(s, 252), 0);
+  EXPECT_EQ(udev_extra_s(s, 257), 10) << "udev 256 and later wait 10 s more";
+  ASSERT_TRUE(resolve_capacity(s, udev_extra_s(s, 252)));
+  EXPECT_EQ(s.expect.bound, 1); // kill at 3..4 s
+  s.expect.bound.reset();
+  ASSERT_TRUE(resolve_capacity(s, udev_extra_s(s, 262)));
+  EXPECT_EQ(s.expect.bound, 5); // kill at 13..14 s: 5 x 2.4 s = 12 s end before it
+  s.udev_extra_timeout_s = 0;
+  EXPECT_EQ(udev_extra_s(s, 262), 0) << "--udev-extra-timeout 0 turns it off";
+}
+
+TEST(UdevKnobs, EachSpellingReachesUdevdThroughItsOwnChannel) {
+  RunSpec s;
+  s.udev_timeout_s = 3;
+  s.udev_signal = "ABRT";
+  auto u = udev_settings(s);
+  EXPECT_EQ(u.cmdline, " udev.event_timeout=3 udev.timeout_signal=SIGABRT");
+  EXPECT_TRUE(u.conf.empty() && u.args.empty() && u.env.empty());
+  s.udev_via = UdevVia::cmdline_rd;
+  EXPECT_EQ(udev_settings(s).cmdline, " rd.udev.event_timeout=3 rd.udev.timeout_signal=SIGABRT");
+  s.udev_via = UdevVia::udev_conf;
+  u = udev_settings(s);
+  EXPECT_EQ(u.cmdline, "");
+  EXPECT_EQ(u.conf, (std::vector<std::string>{"event_timeout=3", "timeout_signal=SIGABRT"}));
+  EXPECT_EQ(kernel_cmdline(s).find("udev."), std::string::npos);
+  s.udev_via = UdevVia::udevd_arg;
+  s.udev_extra_timeout_s = 0;
+  u = udev_settings(s);
+  EXPECT_EQ(u.args, (std::vector<std::string>{"--event-timeout=3", "--timeout-signal=SIGABRT"}));
+  EXPECT_EQ(u.env, (std::vector<std::string>{"SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0"}));
+}
+
+TEST(UdevKnobs, AnExtraTimeoutIsMissingBeforeUdev256) {
+  RunSpec s;
+  EXPECT_EQ(udev_knob_missing(s, 247), "") << "nothing asked for";
+  s.udev_extra_timeout_s = 0;
+  EXPECT_NE(udev_knob_missing(s, 252).find("SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC"), std::string::npos);
+  EXPECT_EQ(udev_knob_missing(s, 256), "");
+  s.udev_extra_timeout_s = 30;
+  EXPECT_GE(effective_deadline(s), k_udev_default_timeout_s + 31)
+      << "the deadline leaves room for a longer extra wait";
 }
 
 TEST(Capacity, RefusesAmbiguousAndAsyncCases) {
@@ -148,12 +197,14 @@ TEST(Capacity, RefusesAmbiguousAndAsyncCases) {
   s.probe_delay_ms = 2000; // kill in [3, 4] s: 1 or 2 probes end before it
   s.udev_timeout_s = 3;
   s.expect_capacity = true;
-  auto r = resolve_capacity(s);
+  auto r = resolve_capacity(s, 0);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("1 or 2 devices"), std::string::npos) << r.error().message;
   s.probe_delay_ms = 2400;
+  ASSERT_TRUE(resolve_capacity(s, 10)) << "13..14 s / 2.4 s: all 4 either way";
   s.async = AsyncKnob::module_param;
-  EXPECT_FALSE(resolve_capacity(s));
+  EXPECT_FALSE(resolve_capacity(s, 0));
+  EXPECT_FALSE(check_capacity(s)) << "refused before the user space is known";
 }
 
 } // namespace

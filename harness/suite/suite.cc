@@ -342,7 +342,7 @@ core::Result<Suite> parse_suite(std::string_view text, std::string_view file) {
         c.kernel_where = kernel_where;
         c.skip = skip;
         run.name = c.id;
-        if (auto resolved = spec::resolve_capacity(run); !resolved)
+        if (auto resolved = spec::check_capacity(run); !resolved)
           return core::usage_error("{}: case {}: {}", c.where, c.id, resolved.error().message);
         if (auto valid = spec::validate(run); !valid)
           return core::usage_error("{}: case {}: {}", c.where, c.id, valid.error().message);

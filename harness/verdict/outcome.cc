@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "verdict/outcome.h"
 
+#include "core/text.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <set>
@@ -47,6 +49,8 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
     if (probe.result.value_or(0) < 0)
       failed.insert(device);
   o.probe_failures = static_cast<int>(failed.size());
+  for (const auto& [device, probe] : log.probes)
+    o.probes.push_back({device, probe.start_s, probe.end_s, probe.result});
 
   std::optional<double> last_bound;
   for (const auto& [device, probe] : log.probes)
@@ -68,11 +72,29 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
     if (line.kind == Kind::slow) {
       ++o.udev_slow_warnings;
     } else if (line.kind == Kind::killed) {
-      UdevKill kill{line.device, line.seqnum, line.worker_pid, line.t_s,
-                    log.loader_pid && *log.loader_pid == line.worker_pid};
+      UdevKill kill{line.device,
+                    line.seqnum,
+                    line.worker_pid,
+                    line.t_s,
+                    log.loader_pid && *log.loader_pid == line.worker_pid,
+                    std::nullopt};
+      for (const auto& end : log.udev)
+        if (end.kind == Kind::terminated && end.worker_pid == line.worker_pid)
+          kill.signal = end.signal;
       o.udev_worker_killed = o.udev_worker_killed || kill.loading_module;
       o.udev_kills.push_back(std::move(kill));
     }
+  }
+  for (const auto& fact : log.facts) {
+    if (fact.event != "udev-worker-failed")
+      continue;
+    auto field = [&](const char* key) {
+      const auto it = fact.fields.find(key);
+      return it == fact.fields.end() ? std::string() : it->second;
+    };
+    o.udev_failed_events.push_back({core::parse_int(field("seqnum")).value_or(0), field("devpath"),
+                                    core::parse_int(field("signal")), field("signal_name"),
+                                    core::parse_int(field("exit_status")), field("errno_name")});
   }
   return o;
 }

@@ -18,6 +18,29 @@ struct UdevKill {
   int worker_pid = 0;
   std::optional<double> t_s;
   bool loading_module = false;
+  // How the worker ended, from udevd's "terminated by signal N" line: 9 for
+  // SIGKILL; with --udev-timeout-signal ABRT, 6, once init_module returned.
+  std::optional<int> signal;
+};
+
+// One device's probe, from slowprobe's own lines: when it started and ended
+// in guest time, and its result (0, or -errno).
+struct Probe {
+  std::string device;
+  std::optional<double> start_s, end_s;
+  std::optional<int> result;
+};
+
+// A failed event as udevd sent it out again (udev 251 and later: the
+// UDEV_WORKER_* properties, seen by `udevadm monitor --property`): a
+// witness beside the log lines, from the agent's `udev-worker-failed` facts.
+struct UdevFailedEvent {
+  int seqnum = 0;
+  std::string devpath;
+  std::optional<int> signal;
+  std::string signal_name; // "KILL", "ABRT"
+  std::optional<int> exit_status;
+  std::string errno_name;
 };
 
 // What happened in one boot, as facts (the result.json "outcome" object).
@@ -40,6 +63,8 @@ struct Outcome {
   std::optional<int> devices_at_modprobe_return;
   std::optional<int> loader_pid;
   std::vector<UdevKill> udev_kills;
+  std::vector<UdevFailedEvent> udev_failed_events;
+  std::vector<Probe> probes; // in device order
   // Console records the parser dropped (a flood, console::k_max_records):
   // then the facts are incomplete and the run cannot pass.
   size_t console_records_dropped = 0;

@@ -58,7 +58,8 @@ int exit_code(VerdictKind kind) {
   return 3;
 }
 
-std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Expectations& expect) {
+std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Expectations& expect,
+                                  std::string_view owner) {
   if (knob.empty() && !expect.skip.value_or(false))
     return std::nullopt;
   const bool missing = !knob.empty() && !present;
@@ -71,12 +72,12 @@ std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Exp
                       !expect.skip || *expect.skip == missing});
   if (!v.checks.back().pass) {
     v.kind = VerdictKind::fail;
-    v.reason = missing ? fmt::format("the kernel lacks {}, but expect_skip is no", what)
-                       : fmt::format("expect_skip is yes, but the kernel has {}", what);
+    v.reason = missing ? fmt::format("{} lacks {}, but expect_skip is no", owner, what)
+                       : fmt::format("expect_skip is yes, but {} has {}", owner, what);
     return v;
   }
   v.kind = VerdictKind::skip;
-  v.reason = fmt::format("the kernel lacks {}", what);
+  v.reason = fmt::format("{} lacks {}", owner, what);
   return v;
 }
 

@@ -46,7 +46,9 @@ Verdict judge(const Outcome& outcome, const Expectations& expect);
 // (`knob` empty: it needs none). A verdict means "do not boot": skip with the
 // reason where the knob is missing, fail where the suite's expect_skip says
 // otherwise. nullopt: boot.
-std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Expectations& expect);
+// `owner` names what lacks it: "the kernel", "udev 252 (debian:bookworm)".
+std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Expectations& expect,
+                                  std::string_view owner = "the kernel");
 
 std::string_view verdict_name(VerdictKind kind);
 // The CLI's exit code for a verdict: 0 pass/skip, 1 fail/crash/flaky, 3 error.
