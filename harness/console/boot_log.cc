@@ -180,6 +180,10 @@ void ConsoleParser::feed(std::string_view raw) {
       m_log.udev.push_back(std::move(w));
     return;
   }
+  if (line.starts_with("systemd[1]: ")) {
+    feed_systemd(std::string_view(line).substr(12), t.value_or(0));
+    return;
+  }
   if (line.starts_with("Linux version ")) {
     ++m_log.banners;
     if (m_log.linux_version.empty())
@@ -203,6 +207,47 @@ void ConsoleParser::feed(std::string_view raw) {
                       contains(line, "general protection fault") ||
                       contains(line, "------------[ cut here ]------------")))
     m_log.oops = line;
+}
+
+namespace {
+
+// "initrd.target - Initrd Default Target." -> "initrd.target";
+// "Initrd Default Target." -> "Initrd Default Target".
+std::string unit_of(std::string_view text) {
+  if (const auto dash = text.find(" - "); dash != std::string_view::npos)
+    text = text.substr(0, dash);
+  while (text.ends_with('.'))
+    text.remove_suffix(1);
+  return std::string(text);
+}
+
+} // namespace
+
+void ConsoleParser::feed_systemd(std::string_view text, double t) {
+  auto record = [&](std::vector<std::pair<std::string, double>>& into, std::string_view rest) {
+    if (!full(into.size()))
+      into.emplace_back(unit_of(rest), t);
+  };
+  if (text.starts_with("systemd ") && contains(text, " running in system mode")) {
+    if (!m_log.systemd_version) {
+      int version = 0;
+      const auto digits = text.substr(8);
+      const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
+      if (ec == std::errc() && version > 0)
+        m_log.systemd_version = version;
+    }
+  } else if (text.starts_with("Reached target ")) {
+    record(m_log.systemd_reached, text.substr(15));
+  } else if (text.starts_with("Timed out waiting for device ")) {
+    record(m_log.systemd_device_timeouts, text.substr(29));
+  } else if (text.starts_with("Dependency failed for ")) {
+    record(m_log.systemd_dependency_failed, text.substr(22));
+  } else if (!m_log.systemd_emergency_s && (text.starts_with("Starting emergency.service") ||
+                                            text.starts_with("Starting Emergency Shell") ||
+                                            text.starts_with("Starting probegate emergency") ||
+                                            contains(text, "You are in emergency mode"))) {
+    m_log.systemd_emergency_s = t;
+  }
 }
 
 BootLog parse_console(std::string_view text) {

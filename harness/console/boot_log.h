@@ -61,6 +61,17 @@ struct BootLog {
   // e.g. "pgfault_init+0x59/0x1000 [pgfault]" (the module in brackets).
   std::optional<std::string> oops_rip;
   std::optional<std::string> initramfs_error;
+  // systemd as PID 1: "systemd[1]: " lines in kmsg form
+  // (docs/FACTS.md "systemd as PID 1 in the initramfs"). Units are named as the line names
+  // them: "initrd.target", or its description ("Initrd Default Target") where
+  // systemd prints descriptions.
+  std::optional<int> systemd_version; // "systemd 252.39-1 running in system mode"
+  std::vector<std::pair<std::string, double>> systemd_reached; // "Reached target X."
+  std::vector<std::pair<std::string, double>>
+      systemd_device_timeouts; // "Timed out waiting for device X."
+  std::vector<std::pair<std::string, double>>
+      systemd_dependency_failed;             // "Dependency failed for X."
+  std::optional<double> systemd_emergency_s; // emergency.service (or its shell) started
   size_t lines = 0;
   // Records not kept because their kind had k_max_records already: only a
   // guest flooding its console gets here (a real boot has a few dozen).
@@ -84,7 +95,8 @@ public:
   BootLog take() { return std::move(m_log); }
 
 private:
-  bool full(size_t records); // counts the drop
+  bool full(size_t records);                          // counts the drop
+  void feed_systemd(std::string_view text, double t); // a "systemd[1]: " line
   BootLog m_log;
 };
 

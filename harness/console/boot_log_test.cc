@@ -2,6 +2,7 @@
 #include "console/boot_log.h"
 #include "core/files.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <gtest/gtest.h>
 
@@ -80,6 +81,33 @@ TEST(ConsoleParser, UdevOfEachSuiteReportsItsVersionAndKill) {
     EXPECT_EQ(loader_kills, 1) << row.log;
     EXPECT_EQ(log.kernel_probe_failures.size(), 2u) << row.log;
   }
+}
+
+// systemd as PID 1 (--init systemd), bookworm's 252 and trixie's 257: the
+// device wait times out into emergency mode, or initrd.target is reached;
+// and a real machine's wording ("unit - description", Debian's default).
+TEST(ConsoleParser, SystemdLinesTellTheBootsEnd) {
+  const auto failed = parse_file("6.1-bookworm-systemd-emergency.log");
+  EXPECT_EQ(failed.systemd_version, 252);
+  ASSERT_EQ(failed.systemd_device_timeouts.size(), 1u);
+  EXPECT_EQ(failed.systemd_device_timeouts[0].first, "dev-slowprobe0.device");
+  EXPECT_NEAR(failed.systemd_device_timeouts[0].second, 91.92, 0.01) << "90 s after PID 1 began";
+  EXPECT_TRUE(failed.systemd_emergency_s);
+  for (const auto& [unit, t] : failed.systemd_reached)
+    EXPECT_NE(unit, "initrd.target");
+
+  const auto booted = parse_file("6.1-trixie-systemd-module-param.log");
+  EXPECT_EQ(booted.systemd_version, 257);
+  EXPECT_TRUE(booted.systemd_device_timeouts.empty());
+  EXPECT_FALSE(booted.systemd_emergency_s);
+  EXPECT_TRUE(std::ranges::any_of(booted.systemd_reached,
+                                  [](const auto& r) { return r.first == "initrd.target"; }));
+
+  const auto real = parse_file("excerpts/systemd-252-description-style.log");
+  ASSERT_EQ(real.systemd_device_timeouts.size(), 1u);
+  EXPECT_EQ(real.systemd_device_timeouts[0].first, "dev-disk-by\\x2duuid-0b1c.device");
+  EXPECT_EQ(real.systemd_dependency_failed.back().first, "initrd.target");
+  EXPECT_TRUE(real.systemd_emergency_s);
 }
 
 TEST(ConsoleParser, UserspaceFactNeedsAVersionNumber) {

@@ -87,13 +87,19 @@ core::Status fetch_kernel(BootRun& run) {
 // when the kill lands, and so the capacity a case expects and its deadline.
 core::Status fetch_userspace(BootRun& run) {
   image::ImageBuilder images(run.env.runner, run.env.cache, run.env.data, run.env.progress);
-  auto base = images.base_layer(run.result.userspace_suite);
+  auto base = images.base_layer(run.result.userspace_suite, run.spec.init == spec::Init::systemd);
   if (!base)
     return std::unexpected(base.error());
   run.base = std::move(*base);
+  run.result.systemd_package = run.base.systemd;
   run.udev_extra_s = spec::udev_extra_s(run.spec, run.base.udev);
   if (auto resolved = spec::resolve_capacity(run.spec, run.udev_extra_s); !resolved)
     return resolved;
+  const auto lacking = spec::udev_knob_missing(run.spec, run.base.udev);
+  if (!lacking.empty() && run.env.explicit_request && !run.spec.expect.skip)
+    return core::usage_error("udev {} of debian:{} lacks {}: choose a user space that has it "
+                             "(--userspace), or add --expect-skip yes",
+                             run.base.udev, run.result.userspace_suite, lacking);
   run.result.spec = run.spec;
   run.result.udev_package = run.base.udev;
   run.result.udev_extra_s = run.udev_extra_s;
@@ -171,17 +177,19 @@ core::Status build_image(BootRun& run) {
     return std::unexpected(modules_layer.error());
   const int deadline = spec::effective_deadline(spec);
   const auto udev = spec::udev_settings(spec);
-  image::RunLayerSpec layer{spec.devices,
-                            deadline,
-                            deadline,
-                            spec.load == spec::Load::modprobe,
-                            spec::modprobe_options(spec),
-                            run.fault_module.empty() ? ""
-                                                     : std::string(fault_name(spec.inject_fault)),
-                            std::move(run.fault_module),
-                            udev.conf,
-                            udev.args,
-                            udev.env};
+  image::RunLayerSpec layer{
+      .devices = spec.devices,
+      .deadline_s = deadline,
+      .settle_timeout_s = deadline,
+      .agent_modprobe = spec.load == spec::Load::modprobe,
+      .modprobe_options = spec::modprobe_options(spec),
+      .inject = run.fault_module.empty() ? "" : std::string(fault_name(spec.inject_fault)),
+      .fault_module = std::move(run.fault_module),
+      .udev_conf = udev.conf,
+      .udevd_args = udev.args,
+      .udevd_env = udev.env,
+      .systemd = spec.init == spec::Init::systemd,
+      .device_timeout_s = spec.device_timeout_s};
   auto scratch = core::TempDir::create(run.env.cache / "tmp", "run-");
   if (!scratch)
     return std::unexpected(scratch.error());

@@ -23,6 +23,10 @@ struct Environment {
   std::function<void(std::string_view)> progress;
   // Each guest console line as it arrives (`boot --console`); may be empty.
   std::function<void(std::string_view)> console = {};
+  // One boot asked for on the command line (`probegate boot`): a knob the
+  // chosen user space lacks is then a usage error (exit 2, nothing boots),
+  // where a suite's matrix makes it a SKIP cell.
+  bool explicit_request = false;
 };
 
 // One boot: kernel -> module -> image -> VM -> console -> verdict -> report.

@@ -19,6 +19,7 @@ core::Result<int> boot_command(const spec::CliRunOptions& options, bool console,
   auto spec = spec::to_spec(options);
   if (!spec)
     return std::unexpected(spec.error());
+  env.explicit_request = true;
   if (console) // guest text is untrusted: printable only
     env.console = [](std::string_view line) { fmt::print(stderr, "{}\n", core::printable(line)); };
   auto result = boot(*spec, env);

@@ -115,5 +115,24 @@ TEST(UdevKnobsE2e, Trixie257KillsTenSecondsLaterUnlessTheExtraTimeIsZero) {
   EXPECT_EQ(capacity.at("userspace").at("udev_extra_timeout_s"), 10);
 }
 
+// Asked for explicitly, a knob the udev lacks is bad input: exit 2 and a
+// message naming the udev, the suite and the knob, before anything boots
+// (in a suite's matrix the same pair is a SKIP cell, above).
+TEST(UdevKnobsE2e, AnExplicitKnobTheUdevLacksIsAUsageError) {
+  if (!e2e::skip_reason().empty())
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-udev-knobs-");
+  ASSERT_TRUE(tmp);
+  const auto ran =
+      e2e::run_probegate({"boot", "--kernel", "debian:6.1", "--userspace", "debian:bookworm",
+                          "--udev-extra-timeout", "0", "--results", tmp->path().string()});
+  EXPECT_EQ(ran.exit_code, 2) << ran.output;
+  EXPECT_NE(ran.output.find("udev 252 of debian:bookworm lacks SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC"),
+            std::string::npos)
+      << ran.output;
+  EXPECT_EQ(ran.output.find("booting"), std::string::npos) << ran.output;
+  EXPECT_EQ(e2e::leftovers(tmp->path()), "");
+}
+
 } // namespace
 } // namespace probegate

@@ -78,7 +78,11 @@ std::string data_of(const std::vector<CpioEntry>& entries, const std::string& pa
 }
 
 TEST(RunLayer, CarriesTheRunParameters) {
-  RunLayerSpec spec{2, 120, 100, false, {"options slowprobe delay_ms=4000"}, "", "", {}, {}, {}};
+  RunLayerSpec spec;
+  spec.devices = 2;
+  spec.deadline_s = 120;
+  spec.settle_timeout_s = 100;
+  spec.modprobe_options = {"options slowprobe delay_ms=4000"};
   const auto entries = run_layer_entries(spec);
   auto find = [&](const std::string& path) { return data_of(entries, path); };
   EXPECT_NE(find("etc/probegate/run.env").find("PG_DEVICES=2\n"), std::string::npos);
@@ -90,16 +94,11 @@ TEST(RunLayer, CarriesTheRunParameters) {
 }
 
 TEST(RunLayer, CarriesUdevdSettingsThroughTheirChannels) {
-  RunLayerSpec spec{2,
-                    120,
-                    100,
-                    false,
-                    {},
-                    "",
-                    "",
-                    {"event_timeout=3", "timeout_signal=SIGABRT"},
-                    {"--event-timeout=3"},
-                    {"SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0"}};
+  RunLayerSpec spec;
+  spec.devices = 2;
+  spec.udev_conf = {"event_timeout=3", "timeout_signal=SIGABRT"};
+  spec.udevd_args = {"--event-timeout=3"};
+  spec.udevd_env = {"SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0"};
   const auto entries = run_layer_entries(spec);
   auto find = [&](const std::string& path) { return data_of(entries, path); };
   EXPECT_NE(find("etc/udev/udev.conf").find("event_timeout=3\ntimeout_signal=SIGABRT\n"),
@@ -110,8 +109,41 @@ TEST(RunLayer, CarriesUdevdSettingsThroughTheirChannels) {
       << env;
 }
 
+// --init systemd: initrd.target requires every slowprobe device's unit, each
+// waited for --device-timeout seconds; udevd's environment goes into a
+// drop-in of systemd-udevd.service.
+TEST(RunLayer, UnderSystemdMakesTheInitrdWaitForTheDevices) {
+  RunLayerSpec spec;
+  spec.devices = 2;
+  spec.systemd = true;
+  spec.device_timeout_s = 10;
+  spec.udevd_env = {"SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0"};
+  const auto entries = run_layer_entries(spec);
+  const auto target = data_of(entries, "etc/systemd/system/probegate-devices.target");
+  EXPECT_NE(target.find("Requires= dev-slowprobe0.device dev-slowprobe1.device\n"),
+            std::string::npos)
+      << target;
+  EXPECT_NE(target.find("Before=initrd.target\n"), std::string::npos) << target;
+  const auto link = std::ranges::find(
+      entries, "etc/systemd/system/initrd.target.requires/probegate-devices.target",
+      &CpioEntry::path);
+  ASSERT_NE(link, entries.end());
+  EXPECT_EQ(link->type, CpioEntry::Type::symlink);
+  EXPECT_EQ(link->target, "../probegate-devices.target");
+  EXPECT_NE(data_of(entries, "etc/systemd/system/dev-slowprobe1.device.d/probegate.conf")
+                .find("JobRunningTimeoutSec=10\n"),
+            std::string::npos);
+  EXPECT_NE(data_of(entries, "etc/systemd/system/systemd-udevd.service.d/probegate.conf")
+                .find("Environment=SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0\n"),
+            std::string::npos);
+  spec.systemd = false;
+  EXPECT_EQ(data_of(run_layer_entries(spec), "etc/systemd/system/probegate-devices.target"),
+            "<missing>");
+}
+
 TEST(RunLayer, CarriesTheFaultModuleOnlyWhenAFaultIsInjected) {
-  RunLayerSpec spec{1, 60, 60, false, {}, "", "", {}, {}, {}};
+  RunLayerSpec spec;
+  spec.devices = 1;
   auto has = [](const std::vector<CpioEntry>& entries, std::string_view path) {
     return std::ranges::any_of(entries, [&](const CpioEntry& e) { return e.path == path; });
   };

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <chrono>
 #include <fmt/ranges.h>
+#include <fnmatch.h>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -88,6 +90,40 @@ std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
     entries.push_back(dir("etc/udev"));
     entries.push_back(file("etc/udev/udev.conf", conf));
   }
+  if (spec.systemd) {
+    const std::string header = "# SPDX-License-Identifier: GPL-2.0-only\n# written by probegate "
+                               "for this run\n";
+    std::string units;
+    for (int i = 0; i < spec.devices; ++i)
+      units += fmt::format(" dev-slowprobe{}.device", i);
+    entries.push_back(dir("etc/systemd/system/initrd.target.requires"));
+    entries.push_back(file("etc/systemd/system/probegate-devices.target",
+                           header + fmt::format("[Unit]\nDescription=probegate: the slowprobe "
+                                                "devices\nDefaultDependencies=no\n"
+                                                "Before=initrd.target\n{}{}",
+                                                units.empty() ? "" : "Requires=" + units + "\n",
+                                                units.empty() ? "" : "After=" + units + "\n")));
+    CpioEntry link{"etc/systemd/system/initrd.target.requires/probegate-devices.target",
+                   CpioEntry::Type::symlink,
+                   0777,
+                   {},
+                   "../probegate-devices.target"};
+    entries.push_back(std::move(link));
+    if (spec.device_timeout_s)
+      for (int i = 0; i < spec.devices; ++i) {
+        const auto unit = fmt::format("etc/systemd/system/dev-slowprobe{}.device.d", i);
+        entries.push_back(dir(unit));
+        entries.push_back(
+            file(unit + "/probegate.conf", header + fmt::format("[Unit]\nJobRunningTimeoutSec={}\n",
+                                                                *spec.device_timeout_s)));
+      }
+    if (!spec.udevd_env.empty()) {
+      entries.push_back(dir("etc/systemd/system/systemd-udevd.service.d"));
+      entries.push_back(file(
+          "etc/systemd/system/systemd-udevd.service.d/probegate.conf",
+          header + fmt::format("[Service]\nEnvironment={}\n", fmt::join(spec.udevd_env, " "))));
+    }
+  }
   return entries;
 }
 
@@ -96,7 +132,7 @@ ImageBuilder::ImageBuilder(proc::ProcessRunner& runner, fs::path cache, fs::path
     : m_runner(runner), m_cache(std::move(cache)), m_data(std::move(data_root)),
       m_progress(std::move(progress)) {}
 
-core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite) {
+core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite, bool systemd) {
   // The suites the private apt serves are the ones a layer can come from.
   kernel::DebianApt apt(m_runner, m_cache);
   if (const auto suites = apt.suite_names(); std::ranges::find(suites, suite) == suites.end())
@@ -109,11 +145,26 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite) {
   auto roots_text = core::read_file(m_data / "images/userspace-roots.txt");
   if (!roots_text)
     return std::unexpected(roots_text.error());
-  const auto roots = list_lines(*roots_text);
+  auto roots = list_lines(*roots_text);
+  // --init systemd: systemd's package too, of which only the keep globs'
+  // files are roots.
+  std::map<std::string, std::vector<std::string>> keep;
+  if (systemd) {
+    auto text = core::read_file(m_data / "images/systemd-roots.txt");
+    if (!text)
+      return std::unexpected(text.error());
+    auto parsed = root_keep_globs(*text);
+    if (!parsed)
+      return std::unexpected(core::with_context(parsed.error(), "images/systemd-roots.txt"));
+    keep = std::move(*parsed);
+    for (const auto& [package, globs] : keep)
+      roots.push_back(package);
+  }
+  const std::string flavour = systemd ? "systemd-" : "";
 
   // Half of the key: everything under images/ (roots, excludes, /init, the
-  // rootfs overlay); the other half is the exact packages.
-  std::string images_text = fmt::format("{}\0{}", k_base_format, suite);
+  // overlays); the other half is the exact packages.
+  std::string images_text = std::string(k_base_format) + '\0' + suite + '\0' + flavour;
   auto overlay = entries_from_tree(m_data / "images", {});
   if (!overlay)
     return std::unexpected(overlay.error());
@@ -125,13 +176,14 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite) {
   // boot does not ask apt (two commands, ~3 s) every time: reused while
   // younger than the apt index is, or whenever apt cannot be asked.
   // Its three lines: the images/ key, the layer, the udev major version.
-  const fs::path last = m_cache / "layers" / ("base-" + suite + ".last");
+  const fs::path last = m_cache / "layers" / ("base-" + flavour + suite + ".last");
   std::optional<BaseLayer> last_layer;
   if (auto text = core::read_file(last)) {
     const auto lines = list_lines(*text);
-    const auto udev = lines.size() == 3 ? core::parse_int(lines[2]) : std::nullopt;
-    if (udev && *udev > 0 && lines[0] == images_key && fs::exists(lines[1]))
-      last_layer = BaseLayer{lines[1], *udev};
+    const auto udev = lines.size() == 4 ? core::parse_int(lines[2]) : std::nullopt;
+    const auto init = lines.size() == 4 ? core::parse_int(lines[3]) : std::nullopt;
+    if (udev && *udev > 0 && init && lines[0] == images_key && fs::exists(lines[1]))
+      last_layer = BaseLayer{lines[1], *udev, *init};
   }
   if (last_layer) {
     std::error_code ec;
@@ -184,7 +236,7 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite) {
     key_text += '\0' + deb;
   const fs::path out =
       m_cache / "layers" /
-      fmt::format("base-{}-{}.cpio", suite, core::sha256_hex(key_text).substr(0, 16));
+      fmt::format("base-{}{}-{}.cpio", flavour, suite, core::sha256_hex(key_text).substr(0, 16));
   const int udev = deb_major_version(debs, "udev");
   if (udev == 0)
     return core::infra_error("Debian {} names no udev package with a numeric version among {}",
@@ -201,19 +253,23 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite) {
     return std::unexpected(lock.error());
   if (fs::exists(out))
     return remember(out);
-  auto built = build_base(suite, roots, packages, out);
+  auto built = build_base(suite, roots, keep, packages, out);
   if (!built)
     return std::unexpected(built.error());
   return remember(*built);
 }
 
-core::Result<fs::path> ImageBuilder::build_base(const std::string& suite,
-                                                const std::vector<std::string>& roots,
-                                                const std::vector<std::string>& packages,
-                                                const fs::path& out) {
+core::Result<fs::path>
+ImageBuilder::build_base(const std::string& suite, const std::vector<std::string>& roots,
+                         const std::map<std::string, std::vector<std::string>>& keep_globs,
+                         const std::vector<std::string>& packages, const fs::path& out) {
+  const bool systemd = !keep_globs.empty();
   auto exclude_text = core::read_file(m_data / "images/base-exclude.txt");
+  // The agent reads no unit file; systemd's are chosen by the keep globs.
+  auto flavour_exclude = systemd ? core::Result<std::string>("")
+                                 : core::read_file(m_data / "images/agent-exclude.txt");
   auto init = core::read_file(m_data / "images/init");
-  if (!exclude_text || !init)
+  if (!exclude_text || !flavour_exclude || !init)
     return core::infra_error("cannot read images/ in {}", m_data.string());
   auto tmp = core::TempDir::create(m_cache / "tmp", "base-");
   if (!tmp)
@@ -243,8 +299,9 @@ core::Result<fs::path> ImageBuilder::build_base(const std::string& suite,
   std::string manifest;
   for (const auto& deb : deb_files) {
     manifest += deb.filename().string() + "\n";
-    const bool is_root =
-        std::ranges::find(roots, deb_package(deb.filename().string())) != roots.end();
+    const auto package = deb_package(deb.filename().string());
+    const bool is_root = std::ranges::find(roots, package) != roots.end();
+    const auto globs = keep_globs.find(package);
     core::Command unpack;
     unpack.argv = {"dpkg-deb", "-X", deb.string(), root.string()};
     auto done = proc::run_checked(m_runner, unpack, [&](std::string_view line) {
@@ -254,7 +311,11 @@ core::Result<fs::path> ImageBuilder::build_base(const std::string& suite,
           path.erase(0, 2);
         while (path.ends_with("/"))
           path.pop_back();
-        if (!path.empty() && path != ".")
+        const bool kept =
+            globs == keep_globs.end() || std::ranges::any_of(globs->second, [&](const auto& glob) {
+              return ::fnmatch(glob.c_str(), path.c_str(), 0) == 0;
+            });
+        if (!path.empty() && path != "." && kept)
           root_files.insert(path);
       }
       return proc::LineAction::keep_going;
@@ -263,15 +324,21 @@ core::Result<fs::path> ImageBuilder::build_base(const std::string& suite,
       return std::unexpected(done.error());
   }
   std::error_code ec;
-  fs::copy(m_data / "images" / "rootfs", root,
-           fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
-  if (ec)
-    return core::infra_error("cannot copy images/rootfs: {}", ec.message());
-  auto overlay = entries_from_tree(m_data / "images" / "rootfs", {});
-  if (!overlay)
-    return std::unexpected(overlay.error());
-  for (const auto& e : *overlay)
-    root_files.insert(e.path);
+  for (const auto* name : {"rootfs", "systemd"}) {
+    if (std::string_view(name) == "systemd" && !systemd)
+      continue;
+    fs::copy(m_data / "images" / name, root,
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing |
+                 fs::copy_options::copy_symlinks,
+             ec);
+    if (ec)
+      return core::infra_error("cannot copy images/{}: {}", name, ec.message());
+    auto overlay = entries_from_tree(m_data / "images" / name, {});
+    if (!overlay)
+      return std::unexpected(overlay.error());
+    for (const auto& e : *overlay)
+      root_files.insert(e.path);
+  }
   // Usr-merged suites (trixie, sid) ship only /usr: the guest still needs
   // /bin/busybox (the agent's #!), /lib64/ld-linux-x86-64.so.2 (every
   // PT_INTERP) and /lib/systemd/systemd-udevd, as base-files' links give a
@@ -285,7 +352,10 @@ core::Result<fs::path> ImageBuilder::build_base(const std::string& suite,
     root_files.insert(top);
   }
 
-  auto entries = entries_from_tree(root, list_lines(*exclude_text));
+  auto excludes = list_lines(*exclude_text);
+  for (auto& line : list_lines(*flavour_exclude))
+    excludes.push_back(std::move(line));
+  auto entries = entries_from_tree(root, excludes);
   if (!entries)
     return std::unexpected(entries.error());
   // Every program the roots ship starts the library closure; glibc also
@@ -347,9 +417,9 @@ core::Result<fs::path> ImageBuilder::modules_layer(const kernel::KernelArtifact&
                                                    const modules::BuiltModule* module) {
   const fs::path out =
       m_cache / "layers" /
-      (module ? fmt::format("modules-{}-{}-{}.cpio", kernel.dir.filename().string(), module->name,
-                            module->source_hash.substr(0, 16))
-              : fmt::format("modules-{}-builtin.cpio", kernel.dir.filename().string()));
+      (module ? fmt::format("modules-v2-{}-{}-{}.cpio", kernel.dir.filename().string(),
+                            module->name, module->source_hash.substr(0, 16))
+              : fmt::format("modules-v2-{}-builtin.cpio", kernel.dir.filename().string()));
   if (fs::exists(out))
     return out;
   auto tmp = core::TempDir::create(m_cache / "tmp", "modules-");
@@ -374,6 +444,11 @@ core::Result<fs::path> ImageBuilder::modules_layer(const kernel::KernelArtifact&
   auto entries = entries_from_tree(root, {});
   if (!entries)
     return std::unexpected(entries.error());
+  // No entry for /lib itself: in a usr-merged base layer (trixie, sid) /lib
+  // is a link to usr/lib, and the kernel's unpacker would replace that link
+  // with a directory holding only the modules (v1 layers did), hiding
+  // /lib/systemd. lib/modules/... then lands in usr/lib/modules.
+  std::erase_if(*entries, [](const CpioEntry& e) { return e.path == "lib"; });
   return write_layer(*entries, out);
 }
 

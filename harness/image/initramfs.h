@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,11 @@ struct RunLayerSpec {
   std::vector<std::string> udev_conf;
   std::vector<std::string> udevd_args;
   std::vector<std::string> udevd_env;
+  // --init systemd: initrd.target requires the devices' units
+  // (dev-slowprobe0.device ...), each waited for device_timeout_s (unset:
+  // systemd's own); udevd_env goes into a drop-in of systemd-udevd.service.
+  bool systemd = false;
+  std::optional<int> device_timeout_s;
 };
 
 // Pure: the files of the per-run layer.
@@ -47,7 +54,8 @@ struct Initramfs {
 // it boots: the versions that decide udevd's timing and spellings.
 struct BaseLayer {
   std::filesystem::path path;
-  int udev = 0; // major version of the suite's udev package (252)
+  int udev = 0;    // major version of the suite's udev package (252)
+  int systemd = 0; // --init systemd: that of its systemd package; 0 under the agent
 };
 
 // Builds initramfs images as concatenated cpio layers (the kernel unpacks
@@ -62,7 +70,9 @@ public:
                std::filesystem::path data_root, std::function<void(std::string_view)> progress);
 
   // `suite`: bullseye, bookworm, trixie or sid (the suites kernel::DebianApt serves).
-  core::Result<BaseLayer> base_layer(const std::string& suite);
+  // `systemd`: the layer boots systemd as PID 1 (images/systemd-roots.txt
+  // and the images/systemd overlay), not the agent.
+  core::Result<BaseLayer> base_layer(const std::string& suite, bool systemd = false);
   // `module` null: the kernel has slowprobe built in; the layer then holds
   // only the kernel's module metadata (depmod's output included).
   core::Result<std::filesystem::path> modules_layer(const kernel::KernelArtifact& kernel,
@@ -72,10 +82,10 @@ public:
                                    const std::filesystem::path& out);
 
 private:
-  core::Result<std::filesystem::path> build_base(const std::string& suite,
-                                                 const std::vector<std::string>& roots,
-                                                 const std::vector<std::string>& packages,
-                                                 const std::filesystem::path& out);
+  core::Result<std::filesystem::path>
+  build_base(const std::string& suite, const std::vector<std::string>& roots,
+             const std::map<std::string, std::vector<std::string>>& keep,
+             const std::vector<std::string>& packages, const std::filesystem::path& out);
 
   proc::ProcessRunner& m_runner;
   std::filesystem::path m_cache;

@@ -122,6 +122,11 @@ core::Result<std::set<std::string>> library_closure(const fs::path& root,
     return found;
   };
 
+  // Sonames already loaded: like ld.so, a later object's need of the same
+  // soname is met by it, whatever that object's own search path (systemd's
+  // libsystemd-core needs libsystemd-shared, which only the executable's
+  // RUNPATH finds).
+  std::set<std::string> loaded;
   while (!todo.empty()) {
     const std::string file = todo.front();
     todo.pop_front();
@@ -152,12 +157,15 @@ core::Result<std::set<std::string>> library_closure(const fs::path& root,
     }
     dirs.insert(dirs.end(), k_default_dirs.begin(), k_default_dirs.end());
     for (const auto& soname : elf.needed) {
+      if (loaded.contains(soname))
+        continue;
       auto found = soname.find('/') == std::string::npos ? find(soname, dirs)
                                                          : resolve_in_tree(root, soname);
       if (!found)
         return core::infra_error("/{} needs {}, which no package of the base layer provides", file,
                                  soname);
       take(*found);
+      loaded.insert(soname);
     }
     for (const auto& alternatives : elf.dlopen)
       for (const auto& soname : alternatives)

@@ -140,6 +140,32 @@ int deb_major_version(const std::vector<std::string>& debs, std::string_view pac
   return 0;
 }
 
+core::Result<std::map<std::string, std::vector<std::string>>>
+root_keep_globs(std::string_view text) {
+  std::map<std::string, std::vector<std::string>> out;
+  std::istringstream in{std::string(text)};
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (const auto hash = line.find('#'); hash != std::string::npos)
+      line.resize(hash);
+    std::istringstream words(line);
+    std::string package;
+    if (!(words >> package))
+      continue;
+    if (!package.ends_with(':'))
+      return core::usage_error("line {}: '{}' is not 'package: glob ...'", number, package);
+    package.pop_back();
+    auto& globs = out[package];
+    for (std::string glob; words >> glob;)
+      globs.push_back(glob);
+    if (globs.empty())
+      return core::usage_error("line {}: {} keeps no file (no globs after the colon)", number,
+                               package);
+  }
+  return out;
+}
+
 bool library_name(std::string_view path) {
   const auto slash = path.rfind('/');
   const auto name = slash == std::string_view::npos ? path : path.substr(slash + 1);

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,12 @@ std::string deb_package(std::string_view file_name);
 // "udev_252.39-1~deb12u2_amd64.deb", 257 for "udev_257.9-1_amd64.deb"; 0 when
 // the package is not there or its version does not start with a number.
 int deb_major_version(const std::vector<std::string>& debs, std::string_view package);
+
+// images/systemd-roots.txt: "package: glob glob ..." per line (comments and
+// blank lines skipped); the globs say which of the package's files count as
+// roots. A usage error names the line without a colon or globs.
+core::Result<std::map<std::string, std::vector<std::string>>>
+root_keep_globs(std::string_view text);
 
 // A path whose file name looks like a shared library: "x.so" or "x.so.N…".
 bool library_name(std::string_view path);

@@ -102,5 +102,16 @@ TEST(Userspace, LibraryNames) {
   EXPECT_FALSE(library_name("usr/share/foo.sony"));
 }
 
+TEST(Userspace, RootKeepGlobsNameThePackageAndItsFiles) {
+  auto keep = root_keep_globs("# comment\n\nsystemd: lib/systemd/systemd */system/initrd.target\n");
+  ASSERT_TRUE(keep) << keep.error().message;
+  ASSERT_EQ(keep->size(), 1u);
+  EXPECT_EQ(keep->at("systemd"),
+            (std::vector<std::string>{"lib/systemd/systemd", "*/system/initrd.target"}));
+  auto colonless = root_keep_globs("systemd lib/systemd/systemd\n");
+  ASSERT_FALSE(colonless);
+  EXPECT_NE(colonless.error().message.find("line 1"), std::string::npos);
+  EXPECT_FALSE(root_keep_globs("systemd:\n")) << "a package that keeps nothing";
+}
 } // namespace
 } // namespace probegate::image

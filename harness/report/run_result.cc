@@ -38,6 +38,9 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
                       {"start_s", opt(p.start_s)},
                       {"end_s", opt(p.end_s)},
                       {"result", opt(p.result)}});
+  nlohmann::json device_timeouts = nlohmann::json::array();
+  for (const auto& d : o.systemd_device_timeouts)
+    device_timeouts.push_back({{"unit", d.unit}, {"guest_time_s", d.t_s}});
   return {{"booted", o.booted},
           {"timed_out", o.timed_out},
           {"devices_expected", o.devices_expected},
@@ -60,7 +63,12 @@ nlohmann::json outcome_json(const verdict::Outcome& o) {
           {"loader_pid", opt(o.loader_pid)},
           {"infra_error", opt(o.infra_error)},
           {"guest_kernel", o.guest_kernel},
-          {"udev_version", opt(o.udev_version)}};
+          {"udev_version", opt(o.udev_version)},
+          {"init", o.init},
+          {"emergency", o.emergency},
+          {"reached_target", opt(o.reached_target)},
+          {"systemd_device_timeouts", device_timeouts},
+          {"systemd_version", opt(o.systemd_version)}};
 }
 
 } // namespace
@@ -78,7 +86,11 @@ nlohmann::json userspace_json(const RunResult& r) {
       {"ref", r.spec.userspace},
       {"suite", r.userspace_suite.empty() ? nlohmann::json() : nlohmann::json(r.userspace_suite)},
       {"udev", opt(r.outcome.udev_version)},
-      {"udev_extra_timeout_s", opt(r.udev_extra_s)}};
+      {"udev_extra_timeout_s", opt(r.udev_extra_s)},
+      {"init", spec::init_name(r.spec.init)},
+      {"systemd", r.outcome.systemd_version ? nlohmann::json(*r.outcome.systemd_version)
+                  : r.systemd_package       ? nlohmann::json(r.systemd_package)
+                                            : nlohmann::json()}};
 }
 
 nlohmann::json to_json(const RunResult& r) {

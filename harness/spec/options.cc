@@ -350,6 +350,32 @@ std::vector<OptionDef> make_table() {
       .set = [](RunSpec& s, const OptionValue& v) { s.udev_extra_timeout_s = v.number; },
       .get = [](const RunSpec& s) { return maybe_number(s.udev_extra_timeout_s); },
   });
+  t.push_back({
+      .key = "init",
+      .flag = "--init",
+      .help = "PID 1 of the initramfs: probegate's agent, or the user space's systemd waiting for "
+              "the devices as a distro initrd waits for its root disk",
+      .type = OptionType::choice,
+      .words = {"agent", "systemd"},
+      .id_prefix = "init-",
+      .set =
+          [](RunSpec& s, const OptionValue& v) {
+            s.init = v.word == "systemd" ? Init::systemd : Init::agent;
+          },
+      .get = [](const RunSpec& s) -> Text { return std::string(init_name(s.init)); },
+  });
+  t.push_back({
+      .key = "device_timeout",
+      .flag = "--device-timeout",
+      .help = "--init systemd: seconds systemd waits for each device (default: its own, 90)",
+      .type = OptionType::integer,
+      .min = 1,
+      .max = 86400,
+      .unit = "second",
+      .id_prefix = "device_timeout",
+      .set = [](RunSpec& s, const OptionValue& v) { s.device_timeout_s = v.number; },
+      .get = [](const RunSpec& s) { return maybe_number(s.device_timeout_s); },
+  });
   return t;
 }
 

@@ -46,6 +46,8 @@ const std::map<std::string, Sample, std::less<>> k_samples{
     {"udev_timeout_via", {"udev-conf", {}, "grub"}},
     {"udev_timeout_signal", {"ABRT", {}, "SIGABRT"}},
     {"udev_extra_timeout", {"0", {}, "ten"}},
+    {"init", {"systemd", {}, "sysvinit"}},
+    {"device_timeout", {"10", {"--init", "systemd"}, "soon"}},
 };
 
 // argv for `option` set to `value`, as a user types it.
@@ -118,7 +120,9 @@ TEST(Options, SuiteKeysKeepTheirOrder) {
                                                      "userspace",
                                                      "udev_timeout_via",
                                                      "udev_timeout_signal",
-                                                     "udev_extra_timeout"}));
+                                                     "udev_extra_timeout",
+                                                     "init",
+                                                     "device_timeout"}));
   EXPECT_EQ(bisect_param_names(), "devices, probe-delay-ms, udev-timeout or udev-extra-timeout");
 }
 

@@ -72,6 +72,19 @@ core::Status validate(const RunSpec& spec) {
       (*spec.expect.at_modprobe_return < 0 || *spec.expect.at_modprobe_return > spec.devices))
     return core::usage_error("--expect-at-modprobe-return {} is impossible with --devices {}",
                              *spec.expect.at_modprobe_return, spec.devices);
+  if (spec.init == Init::systemd && spec.load == Load::modprobe)
+    return core::usage_error("--init systemd with --load modprobe: under systemd udev loads the "
+                             "module (the agent's modprobe is --init agent's); drop one");
+  if (spec.init == Init::systemd && spec.inject_fault != Fault::none &&
+      spec.inject_fault != Fault::corrupt_initramfs)
+    return core::usage_error("--inject-fault {} needs --init agent: the agent injects it",
+                             fault_name(spec.inject_fault));
+  if (spec.device_timeout_s && spec.init != Init::systemd)
+    return core::usage_error("--device-timeout is systemd's: add --init systemd");
+  if (spec.udev_via == UdevVia::udevd_arg && spec.init == Init::systemd &&
+      (spec.udev_timeout_s || !spec.udev_signal.empty()))
+    return core::usage_error("--udev-timeout-via udevd-arg needs --init agent: under systemd "
+                             "systemd-udevd.service starts udevd with its own arguments");
   if (spec.clock == vm::Clock::virtual_time && spec.accel == "kvm")
     return core::usage_error("--clock virtual needs TCG (icount); with --accel kvm use "
                              "--clock real");
@@ -114,6 +127,10 @@ std::string udev_knob_missing(const RunSpec& spec, int udev_major) {
     return fmt::format("SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC (--udev-extra-timeout; udev {} and later)",
                        k_udev_extra_since);
   return {};
+}
+
+std::string_view init_name(Init init) {
+  return init == Init::systemd ? "systemd" : "agent";
 }
 
 std::string_view udev_via_name(UdevVia via) {
@@ -204,11 +221,21 @@ int effective_deadline(const RunSpec& spec) {
   const int timeout = spec.udev_timeout_s.value_or(k_udev_default_timeout_s);
   const int extra = std::max(spec.udev_extra_timeout_s.value_or(0), k_udev_default_extra_s);
   const int probes_s = (spec.devices * spec.probe_delay_ms + 999) / 1000;
-  return 60 + std::max(probes_s, timeout + extra + 1) + 30;
+  int longest = std::max(probes_s, timeout + extra + 1);
+  if (spec.init == Init::systemd) // the device wait, then emergency mode
+    longest =
+        std::max(longest, spec.device_timeout_s.value_or(k_systemd_default_device_timeout_s) + 10);
+  return 60 + longest + 30;
 }
 
 std::string kernel_cmdline(const RunSpec& spec, std::string_view console) {
   std::string out = fmt::format("console={} panic=-1 printk.devkmsg=on", console);
+  // systemd as PID 1 (docs/FACTS.md "systemd as PID 1 in the initramfs"): its
+  // lines and udevd's to kmsg, unit names (not descriptions) in every
+  // message, no status redraws or colours on the serial console.
+  if (spec.init == Init::systemd)
+    out += " rdinit=/lib/systemd/systemd systemd.log_target=kmsg systemd.status_unit_format=name "
+           "systemd.show_status=error TERM=dumb";
   out += udev_settings(spec).cmdline;
   switch (spec.async) {
   case AsyncKnob::module_param:

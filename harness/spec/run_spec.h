@@ -28,6 +28,10 @@ enum class Fault { none, corrupt_initramfs, panic, oops, hang };
 // command line (`udev.` or `rd.udev.`), /etc/udev/udev.conf, or
 // systemd-udevd's own arguments (docs/FACTS.md "Setting the timeout").
 enum class UdevVia { cmdline, cmdline_rd, udev_conf, udevd_arg };
+// PID 1 of the initramfs: probegate's agent (busybox sh starting udevd, as
+// initramfs-tools does), or the suite's systemd with its udevd, waiting for
+// the slowprobe devices as a distro initrd waits for its root disk.
+enum class Init { agent, systemd };
 
 // One boot, as the user asked for it (docs/CONTRACTS.md "Run options"). Pure data:
 // the CLI and suites fill it; the functions below derive the guest's
@@ -56,7 +60,11 @@ struct RunSpec {
   UdevVia udev_via = UdevVia::cmdline;
   std::string udev_signal;                 // KILL, ABRT, …; "": udevd's own (KILL)
   std::optional<int> udev_extra_timeout_s; // unset: udevd's own (see udev_extra_s)
+  Init init = Init::agent;
+  std::optional<int> device_timeout_s; // --init systemd: each device unit's; unset: systemd's 90 s
 };
+
+inline constexpr int k_systemd_default_device_timeout_s = 90;
 
 inline constexpr int k_udev_default_timeout_s = 180;
 inline constexpr std::string_view k_default_userspace_suite = "bookworm";
@@ -94,6 +102,7 @@ struct UdevSettings {
 };
 UdevSettings udev_settings(const RunSpec& spec);
 std::string_view udev_via_name(UdevVia via);
+std::string_view init_name(Init init);
 
 // With a synchronous probe the worker is killed T+E..T+E+1 s after its event
 // started (E: udev_extra_s; the second is udev's timer slack, docs/FACTS.md "Timer slack"),

@@ -75,6 +75,19 @@ TEST(RunSpec, EachKnobNamesWhatTheKernelMustHave) {
   EXPECT_EQ(required_knob(s), "module.async_probe");
 }
 
+TEST(RunSpec, SystemdIsPid1AndTheDeadlineOutlastsItsDeviceTimeout) {
+  RunSpec s;
+  EXPECT_EQ(kernel_cmdline(s).find("rdinit="), std::string::npos);
+  s.init = Init::systemd;
+  EXPECT_NE(kernel_cmdline(s).find(" rdinit=/lib/systemd/systemd systemd.log_target=kmsg "
+                                   "systemd.status_unit_format=name"),
+            std::string::npos);
+  EXPECT_GT(effective_deadline(s), k_systemd_default_device_timeout_s)
+      << "the default device timeout, then emergency mode";
+  s.device_timeout_s = 600;
+  EXPECT_GT(effective_deadline(s), 600);
+}
+
 TEST(RunSpec, DefaultTimeoutIsUdevsOwn) {
   RunSpec s;
   EXPECT_EQ(kernel_cmdline(s).find("event_timeout"), std::string::npos);
@@ -102,6 +115,24 @@ TEST(RunSpec, ImpossibleCombinationsAreUsageErrors) {
     s.async_value = 0;
   }));
   EXPECT_TRUE(bad([](RunSpec& s) { s.accel = "kvm"; }));
+  EXPECT_TRUE(bad([](RunSpec& s) {
+    s.init = Init::systemd;
+    s.load = Load::modprobe;
+  }));
+  EXPECT_TRUE(bad([](RunSpec& s) { s.device_timeout_s = 10; })) << "systemd's option";
+  EXPECT_TRUE(bad([](RunSpec& s) {
+    s.init = Init::systemd;
+    s.inject_fault = Fault::panic;
+  }));
+  EXPECT_TRUE(bad([](RunSpec& s) {
+    s.init = Init::systemd;
+    s.udev_via = UdevVia::udevd_arg;
+    s.udev_timeout_s = 3;
+  }));
+  EXPECT_FALSE(bad([](RunSpec& s) {
+    s.init = Init::systemd;
+    s.device_timeout_s = 10;
+  }));
   EXPECT_FALSE(bad([](RunSpec& s) { s.expect.bound = 2; }));
 }
 

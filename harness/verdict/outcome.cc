@@ -18,6 +18,25 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
   // The ready point, unless the agent's deadline fired first (then any
   // `ready` is a race the deadline wins: docs/PROTOCOL.md).
   o.booted = log.fact("ready") != nullptr && log.fact("deadline") == nullptr;
+  // systemd as PID 1: its own lines decide, so that a real machine's log
+  // (no agent at all) is judged the same way.
+  if (log.systemd_version || !log.systemd_reached.empty()) {
+    o.init = "systemd";
+    o.systemd_version = log.systemd_version;
+    static const std::set<std::string, std::less<>> k_boot_targets{
+        "initrd.target",     "Initrd Default Target", "multi-user.target",
+        "Multi-User System", "graphical.target",      "Graphical Interface"};
+    for (const auto& [unit, t] : log.systemd_reached)
+      if (k_boot_targets.contains(unit))
+        o.reached_target = unit;
+    for (const auto& [unit, t] : log.systemd_device_timeouts)
+      o.systemd_device_timeouts.push_back({unit, t});
+    o.emergency = log.systemd_emergency_s.has_value() || log.fact("emergency") != nullptr;
+    for (const auto& [unit, t] : log.systemd_reached)
+      o.emergency = o.emergency || unit == "emergency.target" || unit == "Emergency Mode";
+    o.booted = o.reached_target.has_value() && !o.emergency && log.fact("deadline") == nullptr &&
+               !timed_out;
+  }
   o.guest_kernel = log.linux_version;
   o.loader_pid = log.loader_pid;
   o.panic = log.panic.has_value();

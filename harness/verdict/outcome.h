@@ -43,6 +43,12 @@ struct UdevFailedEvent {
   std::string errno_name;
 };
 
+// A device systemd gave up waiting for ("Timed out waiting for device").
+struct DeviceTimeout {
+  std::string unit; // "dev-slowprobe0.device" (or "/dev/slowprobe0" on 247's wording)
+  double t_s = 0;
+};
+
 // What happened in one boot, as facts (the result.json "outcome" object).
 struct Outcome {
   bool booted = false;    // the agent reached its ready point
@@ -65,6 +71,14 @@ struct Outcome {
   std::vector<UdevKill> udev_kills;
   std::vector<UdevFailedEvent> udev_failed_events;
   std::vector<Probe> probes; // in device order
+  // PID 1: "agent", or "systemd" when systemd's own lines are in the log.
+  // Under systemd, booted means it reached its default target (initrd.target
+  // in an initramfs) and never entered emergency mode.
+  std::string init = "agent";
+  bool emergency = false;
+  std::optional<std::string> reached_target; // initrd.target, multi-user.target, ...
+  std::vector<DeviceTimeout> systemd_device_timeouts;
+  std::optional<int> systemd_version;
   // Console records the parser dropped (a flood, console::k_max_records):
   // then the facts are incomplete and the run cannot pass.
   size_t console_records_dropped = 0;

@@ -175,6 +175,41 @@ TEST(Outcome, SigabrtKillsTheWorkerButTheDevicesBind) {
   }
 }
 
+// Under systemd the boot's end comes from systemd's own lines: the device
+// that never appeared, emergency mode, or initrd.target reached.
+TEST(Outcome, SystemdDecidesWhetherTheMachineBooted) {
+  auto outcome_of = [](const char* log) {
+    auto text = core::read_file(std::string(PROBEGATE_TESTDATA "/console/") + log);
+    EXPECT_TRUE(text) << log;
+    return derive_outcome(console::parse_console(text ? *text : ""), 2, false);
+  };
+  const auto failed = outcome_of("6.1-bookworm-systemd-emergency.log");
+  EXPECT_EQ(failed.init, "systemd");
+  EXPECT_FALSE(failed.booted);
+  EXPECT_TRUE(failed.emergency);
+  EXPECT_FALSE(failed.reached_target);
+  ASSERT_EQ(failed.systemd_device_timeouts.size(), 1u);
+  EXPECT_EQ(failed.systemd_device_timeouts[0].unit, "dev-slowprobe0.device");
+  EXPECT_EQ(failed.devices_bound, 0);
+  EXPECT_EQ(failed.probe_failures, 2);
+  EXPECT_TRUE(failed.udev_worker_killed);
+
+  const auto fixed = outcome_of("6.1-bookworm-systemd-module-param.log");
+  EXPECT_TRUE(fixed.booted);
+  EXPECT_FALSE(fixed.emergency);
+  EXPECT_EQ(fixed.reached_target, "initrd.target");
+  EXPECT_EQ(fixed.devices_bound, 2);
+  EXPECT_EQ(fixed.systemd_version, 252);
+
+  // A real machine's log: no agent at all, Debian's "unit - description".
+  const auto real = outcome_of("excerpts/systemd-252-description-style.log");
+  EXPECT_EQ(real.init, "systemd");
+  EXPECT_FALSE(real.booted);
+  EXPECT_TRUE(real.emergency);
+
+  EXPECT_EQ(outcome_of("6.1-sync-kill.log").init, "agent");
+}
+
 TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
   auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
   ASSERT_TRUE(text);
