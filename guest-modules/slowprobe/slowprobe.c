@@ -178,7 +178,18 @@ static int __init slowprobe_init(void)
 		return -EINVAL;
 	}
 	ret = pci_register_driver(&slowprobe_driver);
+#ifdef MODULE
+	/*
+	 * Whether the loader returns from init_module() now (async_probe
+	 * requested: it does not wait for the async probes) or only once they
+	 * end: the host needs it to tell a kill inside init_module() from one
+	 * after it, in a worker that went on with its event.
+	 */
+	pr_info("init done pid=%d ret=%d async_requested=%d\n", task_pid_nr(current), ret,
+		THIS_MODULE->async_probe_requested ? 1 : 0);
+#else
 	pr_info("init done pid=%d ret=%d\n", task_pid_nr(current), ret);
+#endif
 	return ret;
 }
 

@@ -118,6 +118,8 @@ void ConsoleParser::feed(std::string_view raw) {
       auto kv = key_values(std::string_view(line).substr(21));
       m_log.module_init_done_s = t;
       m_log.module_init_ret = to_int(kv["ret"]);
+      if (kv.contains("async_requested"))
+        m_log.module_async_requested = kv["async_requested"] == "1";
       return;
     }
     if (std::regex_search(line, m, probe_start)) {

@@ -50,6 +50,10 @@ struct BootLog {
   std::optional<int> loader_pid; // the task inside init_module() for slowprobe
   std::optional<double> module_init_start_s, module_init_done_s;
   std::optional<int> module_init_ret;
+  // The module's own word on whether init_module() returns without waiting
+  // for its async probes (`async_requested=` on "init done"; absent in logs
+  // of older probegate and for a built-in slowprobe).
+  std::optional<bool> module_async_requested;
   std::map<std::string, ProbeRecord> probes;        // by device
   std::map<std::string, int> kernel_probe_failures; // device -> error, the kernel's own line
   std::vector<UdevWorkerLine> udev;

@@ -85,8 +85,9 @@ KnobTable knob_table(const Session& s) {
     if (booted) {
       cell.bound = run->outcome.devices_bound;
       cell.udev_killed = run->outcome.udev_worker_killed;
-      cell.text = fmt::format("{}/{} bound, {}", run->outcome.devices_bound, run->spec.devices,
-                              run->outcome.udev_worker_killed ? "loader killed" : "no kill");
+      cell.text = fmt::format("{}/{} bound, {}{}", run->outcome.devices_bound, run->spec.devices,
+                              run->outcome.udev_worker_killed ? "loader killed" : "no kill",
+                              run->outcome.emergency ? ", emergency mode" : "");
       if (c.verdict != verdict::VerdictKind::pass)
         cell.text += fmt::format(" ({})", verdict::verdict_name(c.verdict));
     } else {

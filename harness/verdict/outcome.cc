@@ -9,6 +9,28 @@
 
 namespace probegate::verdict {
 
+namespace {
+
+// Whether the loader's worker was still inside init_module() at `t`: before
+// the module's init returned, or, unless the module was loaded with
+// async_probe requested, while one of its async probes still ran (the
+// loader waits for them: async_synchronize_full() in do_init_module()). A
+// worker that goes on with its event after init_module() returned, and is
+// killed there, kills no probe. Logs without the module's word count every
+// kill of the loader's pid.
+bool inside_init_module(const console::BootLog& log, std::optional<double> t) {
+  if (!log.module_async_requested || !log.module_init_done_s || !t || *t < *log.module_init_done_s)
+    return true;
+  if (*log.module_async_requested)
+    return false;
+  for (const auto& [device, probe] : log.probes)
+    if (probe.start_s && (!probe.end_s || *probe.end_s > *t))
+      return true;
+  return false;
+}
+
+} // namespace
+
 Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool timed_out) {
   using Kind = console::UdevWorkerLine::Kind;
   Outcome o;
@@ -95,7 +117,8 @@ Outcome derive_outcome(const console::BootLog& log, int devices_expected, bool t
                     line.seqnum,
                     line.worker_pid,
                     line.t_s,
-                    log.loader_pid && *log.loader_pid == line.worker_pid,
+                    log.loader_pid && *log.loader_pid == line.worker_pid &&
+                        inside_init_module(log, line.t_s),
                     std::nullopt};
       for (const auto& end : log.udev)
         if (end.kind == Kind::terminated && end.worker_pid == line.worker_pid)

@@ -210,6 +210,34 @@ TEST(Outcome, SystemdDecidesWhetherTheMachineBooted) {
   EXPECT_EQ(outcome_of("6.1-sync-kill.log").init, "agent");
 }
 
+// A kill of the loader's worker counts only while it was inside
+// init_module(). With async_probe requested the loader returns at once; its
+// worker, going on with its event, blocks on the device lock the 16 s async
+// probe holds and is killed there, harmlessly (bullseye's udev 247, 6.1).
+// Without it (driver_async_probe=), init_module() waits for the async
+// probes, so a kill while they run is inside it.
+TEST(Outcome, AKillAfterInitModuleReturnedIsNotTheLoaders) {
+  auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-bullseye-module-param-16s.log");
+  ASSERT_TRUE(text);
+  const auto log = console::parse_console(*text);
+  EXPECT_EQ(log.module_async_requested, true);
+  const auto o = derive_outcome(log, 2, false);
+  ASSERT_EQ(o.udev_kills.size(), 1u);
+  EXPECT_EQ(o.udev_kills[0].worker_pid, *log.loader_pid) << "the loader's pid, later";
+  EXPECT_FALSE(o.udev_kills[0].loading_module);
+  EXPECT_FALSE(o.udev_worker_killed);
+  EXPECT_EQ(o.devices_bound, 2);
+
+  auto waiting = core::read_file(PROBEGATE_TESTDATA "/console/6.1-driver-cmdline.log");
+  ASSERT_TRUE(waiting);
+  const std::string done = "slowprobe: init done pid=96 ret=0";
+  const auto at = waiting->find(done);
+  ASSERT_NE(at, std::string::npos);
+  waiting->insert(at + done.size(), " async_requested=0");
+  const auto w = derive_outcome(console::parse_console(*waiting), 2, false);
+  EXPECT_TRUE(w.udev_worker_killed) << "killed while init_module() waited for the probes";
+}
+
 TEST(Outcome, AgentSilenceFallsBackOnTheModulesLines) {
   auto text = core::read_file(PROBEGATE_TESTDATA "/console/6.1-default-timeout.log");
   ASSERT_TRUE(text);
