@@ -101,7 +101,6 @@ core::Status fetch_userspace(BootRun& run) {
                              "(--userspace), or add --expect-skip yes",
                              run.base.udev, run.result.userspace_suite, lacking);
   run.result.spec = run.spec;
-  run.result.udev_package = run.base.udev;
   run.result.udev_extra_s = run.udev_extra_s;
   return {};
 }

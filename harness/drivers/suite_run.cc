@@ -215,22 +215,25 @@ core::Status prefetch_inputs(const std::vector<suite::Case>& cases, Environment&
   // The user spaces, whose udev versions decide `expect_bound: capacity`:
   // an ambiguous prediction is the suite's mistake, found before any boot.
   image::ImageBuilder images(env.runner, env.cache, env.data, env.progress);
-  std::map<std::string, int> udev; // Debian suite -> udev major version
+  // (Debian suite, systemd as PID 1) -> the udev major version of the layer
+  // the case boots, built here once so that its boot finds it cached.
+  std::map<std::pair<std::string, bool>, int> udev;
   for (const auto& c : cases) {
     auto suite = spec::userspace_suite(c.spec, kernel_suite[c.spec.kernel]);
     if (!suite)
       return std::unexpected(core::with_context(suite.error(), c.where));
-    if (!udev.contains(*suite)) {
-      auto base = images.base_layer(*suite);
+    const auto layer = std::pair{*suite, c.spec.init == spec::Init::systemd};
+    if (!udev.contains(layer)) {
+      auto base = images.base_layer(layer.first, layer.second);
       if (!base)
         return std::unexpected(core::with_context(base.error(), c.where));
-      udev[*suite] = base->udev;
+      udev[layer] = base->udev;
     }
     auto resolved = c.spec;
-    if (auto fits = spec::resolve_capacity(resolved, spec::udev_extra_s(c.spec, udev[*suite]));
+    if (auto fits = spec::resolve_capacity(resolved, spec::udev_extra_s(c.spec, udev[layer]));
         !fits)
-      return core::usage_error("{}: case {} (udev {} of debian:{}): {}", c.where, c.id,
-                               udev[*suite], *suite, fits.error().message);
+      return core::usage_error("{}: case {} (udev {} of debian:{}): {}", c.where, c.id, udev[layer],
+                               *suite, fits.error().message);
   }
   return {};
 }

@@ -21,8 +21,7 @@ struct RunResult {
   spec::RunSpec spec;
   std::string kernel_release;
   std::string userspace_suite;     // the Debian suite of the guest's user space
-  int udev_package = 0;            // major version of that suite's udev package
-  int systemd_package = 0;         // --init systemd: that of its systemd package
+  int systemd_package = 0;         // --init systemd: major version of its systemd package
   std::optional<int> udev_extra_s; // seconds udevd waits past the timeout (spec::udev_extra_s)
   verdict::Outcome outcome;
   verdict::Verdict verdict;
