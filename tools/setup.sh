@@ -63,7 +63,8 @@ format_check() {
   say "clang-format check"
   find harness \( -name '*.cc' -o -name '*.h' \) -exec clang-format --dry-run -Werror {} +
   say "shellcheck"
-  shellcheck images/init images/systemd/usr/lib/probegate/report tools/*.sh bench/*.sh .ci/run
+  shellcheck images/init images/systemd/usr/lib/probegate/report images/systemd/usr/lib/probegate/init \
+    tools/*.sh bench/*.sh .ci/run
   say "docs: links and citations"
   tools/check-docs.sh
 }

@@ -233,6 +233,15 @@ std::string host_boot_id() {
 fs::path data_root() {
   if (const char* own = std::getenv("PROBEGATE_DATA_DIR"); own && *own)
     return own;
+  // Installed (the .deb, `cmake --install`): <prefix>/bin/probegate beside
+  // <prefix>/share/probegate.
+  std::error_code ec;
+  const auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto installed = exe.parent_path().parent_path() / "share/probegate";
+    if (fs::exists(installed / "images/init", ec))
+      return installed;
+  }
   return PROBEGATE_SOURCE_DIR;
 }
 

@@ -68,8 +68,9 @@ fs::path cache_root();
 fs::path runtime_root();
 // The host's boot ID (/proc/sys/kernel/random/boot_id), or "unknown".
 std::string host_boot_id();
-// Where guest-modules/ and images/ live: $PROBEGATE_DATA_DIR, else the source
-// tree the binary was built from.
+// Where guest-modules/ and images/ live: $PROBEGATE_DATA_DIR, else
+// <prefix>/share/probegate beside an installed <prefix>/bin/probegate, else
+// the source tree the binary was built from.
 fs::path data_root();
 
 } // namespace probegate::core

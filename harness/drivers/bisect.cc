@@ -6,6 +6,7 @@
 #include "kernel/debian_index.h"
 #include "kernel/kernel_ref.h"
 #include "kernel/kernel_store.h"
+#include "report/html.h"
 #include "report/run_result.h"
 #include "spec/options.h"
 #include "suite/suite.h"
@@ -237,7 +238,8 @@ core::Result<Answer> run_bisect(const BisectOptions& o, const CaseRunner& runner
     if (recorded.cls != Class::untestable)
       recorded.cls = i == 0 || recorded.verdict == reference ? Class::same : Class::differs;
     decided.push_back(recorded);
-    (void)core::write_file_atomic(log, bisect_log_json(o.labels, decided, nullptr));
+    if (core::write_file_atomic(log, bisect_log_json(o.labels, decided, nullptr)))
+      (void)report::write_bisect_report(o.dir);
     if (o.on_step)
       o.on_step(recorded);
     return step;
@@ -249,6 +251,8 @@ core::Result<Answer> run_bisect(const BisectOptions& o, const CaseRunner& runner
     if (auto saved = core::write_file_atomic(log, bisect_log_json(o.labels, answer.steps, &answer));
         !saved)
       return std::unexpected(saved.error());
+    if (auto page = report::write_bisect_report(o.dir); !page)
+      return std::unexpected(page.error());
     return answer;
   } catch (const Interrupted& interrupted) {
     return std::unexpected(interrupted.error);

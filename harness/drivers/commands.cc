@@ -6,6 +6,8 @@
 #include "kernel/kernel_list.h"
 #include "kernel/kernel_ref.h"
 #include "kernel/kernel_store.h"
+#include "report/html.h"
+#include "report/merge.h"
 #include "report/run_result.h"
 
 #include <cstdio>
@@ -91,6 +93,56 @@ core::Result<int> build_command(const kernel::SourceBuildRequest& request, Envir
   if (!artifact)
     return std::unexpected(artifact.error());
   fmt::print("{}\n", ref);
+  return 0;
+}
+
+core::Result<int> merge_command(const std::vector<std::string>& dirs, const std::string& out,
+                                const Exports& exports) {
+  namespace fs = std::filesystem;
+  if (auto ok = check_exports(exports); !ok)
+    return std::unexpected(ok.error());
+  std::vector<report::Session> shards;
+  std::error_code ec;
+  for (const auto& d : dirs) {
+    if (fs::equivalent(d, out, ec))
+      return core::usage_error("--out {} is one of the merged directories: give a new one", out);
+    auto session = report::read_session(d);
+    if (!session)
+      return std::unexpected(session.error());
+    shards.push_back(std::move(*session));
+  }
+  auto merged = report::merge_sessions(shards, out);
+  if (!merged)
+    return std::unexpected(merged.error());
+  fs::create_directories(out, ec);
+  if (ec)
+    return core::infra_error("cannot create {}: {}", out, ec.message());
+  if (auto written = report::write_session(*merged); !written)
+    return std::unexpected(written.error());
+  fmt::print(exports.ktap ? stderr : stdout, "{}", report::render_session(*merged));
+  if (auto exported = export_session(*merged, exports); !exported)
+    return std::unexpected(exported.error());
+  if (!merged->missing_shards.empty())
+    return 3;
+  if (merged->interrupted)
+    return 130;
+  return verdict::exit_code(merged->worst());
+}
+
+core::Result<int> report_command(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(fs::path(dir) / "summary.json") && fs::exists(fs::path(dir) / "bisect.json")) {
+    if (auto written = report::write_bisect_report(dir); !written)
+      return std::unexpected(written.error());
+    fmt::print("{}\n", (fs::path(dir) / "report.html").string());
+    return 0;
+  }
+  auto session = report::read_session(dir);
+  if (!session)
+    return std::unexpected(session.error());
+  if (auto written = report::write_report(*session); !written)
+    return std::unexpected(written.error());
+  fmt::print("{}\n", (session->dir / "report.html").string());
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "drivers/boot.h"
+#include "drivers/suite_run.h"
 #include "kernel/source_build.h"
 #include "spec/option_cli.h"
 
@@ -20,6 +21,14 @@ core::Result<int> boot_command(const spec::CliRunOptions& options, bool console,
 // (judge_console). Without --devices, the count the agent reported is used.
 core::Result<int> parse_command(const spec::CliRunOptions& options, const std::string& log_path,
                                 bool json);
+// `probegate merge DIR... --out DIR`: the shards of one suite run as one
+// session (summary.json, junit.xml, the knob table). Exit code: the merged
+// verdict's, or 3 when a shard is missing (the merge keeps INCOMPLETE).
+core::Result<int> merge_command(const std::vector<std::string>& dirs, const std::string& out,
+                                const Exports& exports);
+// `probegate report DIR`: report.html of a session directory, made again
+// from its summary.json, result.json files and consoles.
+core::Result<int> report_command(const std::string& dir);
 // `probegate kernels fetch REF...`: prints "<ref> <release> <dir>" per ref.
 core::Result<int> fetch_command(const std::vector<std::string>& refs, Environment& env);
 // `probegate kernels build`: prints the tree: ref that boots the build.

@@ -6,9 +6,13 @@
 #include "image/initramfs.h"
 #include "kernel/kernel_ref.h"
 #include "kernel/kernel_store.h"
+#include "report/kcidb.h"
+#include "suite/shard.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -244,8 +248,9 @@ namespace {
 // finished case otherwise (CI logs).
 class ConsoleObserver final : public SuiteObserver {
 public:
-  ConsoleObserver(int total, int jobs)
-      : m_total(total), m_jobs(jobs), m_tty(::isatty(2) == 1),
+  // `lines`: where a line per finished case goes when stderr is no terminal.
+  ConsoleObserver(int total, int jobs, std::FILE* lines)
+      : m_total(total), m_jobs(jobs), m_tty(::isatty(2) == 1), m_lines(lines),
         m_started(std::chrono::steady_clock::now()) {}
 
   void started(const suite::Case&, int running) override {
@@ -273,9 +278,9 @@ public:
         fmt::print(stderr, "\r\x1b[K{} {}\n", verdict::verdict_name(c.verdict), c.id);
       status();
     } else {
-      fmt::print("[{}/{}] {} {}{}\n", done, total, verdict::verdict_name(c.verdict), c.id,
+      fmt::print(m_lines, "[{}/{}] {} {}{}\n", done, total, verdict::verdict_name(c.verdict), c.id,
                  c.reason.empty() ? "" : " (" + c.reason + ")");
-      std::fflush(stdout);
+      std::fflush(m_lines);
     }
   }
 
@@ -300,12 +305,45 @@ private:
   int m_total;
   int m_jobs;
   bool m_tty;
+  std::FILE* m_lines;
   std::chrono::steady_clock::time_point m_started;
   int m_done = 0;
   int m_running = 0;
   int m_failed = 0;
   std::mutex m_print;
 };
+
+// The cases of this shard, as sorted ids (all of them when not sharded).
+struct ShardCases {
+  int index = 1;
+  int total = 1;
+  std::vector<std::string> ids;
+};
+
+core::Result<ShardCases> sharded(const SuiteRequest& o, const std::vector<std::string>& ids) {
+  if (o.shard.empty()) {
+    if (!o.durations.empty())
+      return core::usage_error("--durations balances shards: give --shard I/N with it");
+    return ShardCases{.index = 1, .total = 1, .ids = {}};
+  }
+  auto shard = suite::parse_shard(o.shard, [](const char* name) { return std::getenv(name); });
+  if (!shard)
+    return std::unexpected(shard.error());
+  std::map<std::string, double> durations;
+  if (!o.durations.empty()) {
+    auto read = suite::read_durations(o.durations);
+    if (!read)
+      return std::unexpected(read.error());
+    durations = std::move(*read);
+  }
+  ShardCases out{.index = shard->index, .total = shard->total, .ids = {}};
+  const auto where = suite::assign_shards(ids, durations, shard->total);
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (where[i] == shard->index)
+      out.ids.push_back(ids[i]);
+  std::ranges::sort(out.ids);
+  return out;
+}
 
 int default_jobs() {
   // One TCG guest keeps one core busy and needs ~0.6 GB.
@@ -318,15 +356,46 @@ int default_jobs() {
 
 } // namespace
 
+core::Status check_exports(const Exports& exports) {
+  if (!exports.kcidb.empty())
+    return report::check_kcidb_origin(exports.kcidb_origin);
+  return {};
+}
+
+core::Status export_session(const report::Session& session, const Exports& exports) {
+  if (exports.ktap) {
+    std::fflush(stderr);
+    fmt::print("{}", report::ktap(session));
+    std::fflush(stdout);
+  }
+  if (!exports.kcidb.empty())
+    return report::write_kcidb(session, exports.kcidb, exports.kcidb_origin);
+  return {};
+}
+
 core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
   auto loaded = suite::load_suite(o.suite_file);
   if (!loaded)
     return std::unexpected(loaded.error());
-  const auto cases = suite::filter_cases(loaded->cases, o.filter);
+  if (auto ok = check_exports(o.exports); !ok)
+    return std::unexpected(ok.error());
+  auto cases = suite::filter_cases(loaded->cases, o.filter);
   if (cases.empty())
     return std::unexpected(core::Error{
         core::ErrorKind::usage, fmt::format("--filter '{}' matches none of the {} cases of {}",
                                             o.filter, loaded->cases.size(), o.suite_file)});
+  std::vector<std::string> suite_cases;
+  for (const auto& c : cases)
+    suite_cases.push_back(c.id);
+  auto shard = sharded(o, suite_cases);
+  if (!shard)
+    return std::unexpected(shard.error());
+  if (shard->total > 1)
+    std::erase_if(
+        cases, [&](const suite::Case& c) { return !std::ranges::binary_search(shard->ids, c.id); });
+  auto suite_sha256 = core::sha256_file(o.suite_file);
+  if (!suite_sha256)
+    return std::unexpected(suite_sha256.error());
   if (o.repeat < 1 || o.repeat > 1000)
     return std::unexpected(core::Error{core::ErrorKind::usage, "--repeat must be 1 to 1000"});
   if (o.jobs && (*o.jobs < 1 || *o.jobs > 64))
@@ -340,7 +409,11 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
   options.repeat = o.repeat;
   options.fail_fast = o.fail_fast;
   options.retries = o.retries;
-  options.session_dir = env.results / fmt::format("{}-{}-{}", loaded->name, stamp, ::getpid());
+  options.session_dir =
+      env.results / fmt::format("{}-{}-{}{}", loaded->name, stamp, ::getpid(),
+                                shard->total > 1
+                                    ? fmt::format("-shard{}of{}", shard->index, shard->total)
+                                    : std::string());
   std::error_code ec;
   std::filesystem::create_directories(options.session_dir, ec);
   if (ec)
@@ -348,10 +421,15 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
         core::ErrorKind::infra,
         fmt::format("cannot create {}: {}", options.session_dir.string(), ec.message())});
 
-  ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs);
+  // Under --ktap stdout carries KTAP alone.
+  std::FILE* text = o.exports.ktap ? stderr : stdout;
+  ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs, text);
   Environment noted = env; // progress goes above the status line
   noted.progress = [&](std::string_view m) { observer.note(m); };
-  fmt::print(stderr, "probegate: {} cases of {} on {} jobs{} -> {}\n", cases.size(), loaded->name,
+  fmt::print(stderr, "probegate: {} cases of {}{} on {} jobs{} -> {}\n", cases.size(), loaded->name,
+             shard->total > 1 ? fmt::format(" (shard {}/{} of {} cases)", shard->index,
+                                            shard->total, suite_cases.size())
+                              : std::string(),
              options.jobs, o.repeat > 1 ? fmt::format(", {} repeats each", o.repeat) : "",
              options.session_dir.string());
   auto session = run_suite(
@@ -361,15 +439,15 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
       },
       observer);
   observer.end();
+  session.suite_sha256 = *suite_sha256;
+  session.filter = o.filter;
+  session.suite_cases = std::move(suite_cases);
+  session.shard_index = shard->index;
+  session.shard_total = shard->total;
   auto written = report::write_session(session);
-  fmt::print("{}", report::render_table(session));
-  if (const auto table = report::knob_table(session); !table.kernels.empty())
-    fmt::print("\nknob x kernel ({}):\n{}", (session.dir / "knob-table.md").string(),
-               report::knob_table_markdown(table));
-  fmt::print("{}: {} ({} cases, {:.1f} s){}\n", loaded->name,
-             verdict::verdict_name(session.worst()), session.cases.size(), session.wall_s,
-             session.complete ? "" : " INCOMPLETE");
-  fmt::print("results: {}\n", session.dir.string());
+  fmt::print(text, "{}", report::render_session(session));
+  if (written)
+    written = export_session(session, o.exports);
   if (!written)
     return std::unexpected(written.error());
   if (session.interrupted)

@@ -49,6 +49,18 @@ std::filesystem::path case_dir(const std::filesystem::path& session, const std::
 // where the suite gives it.
 core::Status prefetch_inputs(const std::vector<suite::Case>& cases, Environment& env);
 
+// The session in the formats CI engines read, besides summary.json and
+// junit.xml (`run` and `merge`).
+struct Exports {
+  bool ktap = false; // --ktap: KTAP on stdout; the table goes to stderr
+  std::string kcidb; // --kcidb FILE: KCIDB v5.3 JSON
+  std::string kcidb_origin = "probegate";
+};
+// --kcidb-origin must be a KCIDB origin ([a-z0-9_]+): exit 2 before anything runs.
+core::Status check_exports(const Exports& exports);
+// After the session is written: KTAP on stdout, the KCIDB file.
+core::Status export_session(const report::Session& session, const Exports& exports);
+
 // `probegate run` as typed.
 struct SuiteRequest {
   std::string suite_file;
@@ -57,6 +69,9 @@ struct SuiteRequest {
   int repeat = 1;
   int retries = 0;
   bool fail_fast = false;
+  std::string shard;     // --shard I/N or auto ("": the whole suite)
+  std::string durations; // --durations: an earlier summary.json, to balance shards
+  Exports exports;
 };
 
 // Loads and filters the suite, fetches its kernels, runs it with progress

@@ -55,6 +55,13 @@ TEST(BisectE2e, ParamFindsTheCapacityOfASyncProbe) {
   EXPECT_EQ(log.at("answer").at("first"), "devices=5");
   EXPECT_NE(ran.output.find("most devices that bind: 4 measured, 4 predicted"), std::string::npos)
       << ran.output;
+  // report.html beside bisect.json: the answer, and each step linked to its runs.
+  const auto page = core::read_file(e2e::only_session(tmp->path()) / "report.html");
+  ASSERT_TRUE(page) << e2e::leftovers(e2e::only_session(tmp->path()));
+  EXPECT_NE(page->find("<th>first that differs</th><td><strong>devices=5</strong>"),
+            std::string::npos)
+      << *page;
+  EXPECT_NE(page->find("/result.json\">"), std::string::npos) << *page;
 }
 
 TEST(BisectE2e, BadInputExits2BeforeAnythingBoots) {

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <gtest/gtest.h>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace probegate {
@@ -65,6 +66,45 @@ TEST(SystemdE2e, TheModulesAsyncProbeReachesInitrdTarget) {
   EXPECT_TRUE(o.at("systemd_device_timeouts").empty());
   EXPECT_EQ(o.at("devices_bound"), 2);
   EXPECT_EQ(booted.result.at("options").at("device_timeout"), 30);
+}
+
+// Guest seconds from the first probe's start to udevd's kill of the loader.
+double kill_after_probe_start(const nlohmann::json& outcome) {
+  for (const auto& k : outcome.at("udev_kills"))
+    if (k.at("loading_module").get<bool>())
+      return k.at("guest_time_s").get<double>() -
+             outcome.at("probes").at(0).at("start_s").get<double>();
+  return -1;
+}
+
+// udevd's own arguments reach it under systemd through a drop-in that
+// replaces the package's ExecStart=, and kill as the command line does. The
+// boot ID is pinned before systemd starts, as the agent pins it: udevd's
+// 1 s timer then fires at the same point of its window in both boots (a
+// random boot ID would place the two kills anywhere in it).
+TEST(SystemdE2e, UdevdArgumentsKillAsTheCommandLineDoesWithThePinnedBootId) {
+  if (!e2e::skip_reason().empty())
+    PROBEGATE_E2E_SKIP() << e2e::skip_reason();
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-systemd-");
+  ASSERT_TRUE(tmp);
+  std::map<std::string, double> kill_s;
+  for (const char* via : {"cmdline", "udevd-arg"}) {
+    const auto results = tmp->path() / via;
+    const auto booted = boot_systemd(results, {"--udev-timeout-via", via, "--device-timeout", "10",
+                                               "--expect-boot", "no", "--expect-udev-kill", "yes"});
+    ASSERT_EQ(booted.ran.exit_code, 0) << via << "\n" << booted.ran.output;
+    const auto& o = booted.result.at("outcome");
+    EXPECT_EQ(o.at("emergency"), true) << via;
+    kill_s[via] = kill_after_probe_start(o);
+    // udev.event_timeout=3, not udevd's 180 s (252 adds nothing).
+    EXPECT_GT(kill_s[via], 3.0) << via << "\n" << o.dump(2);
+    EXPECT_LT(kill_s[via], 4.0) << via << "\n" << o.dump(2);
+    const auto cmdline = booted.result.at("kernel_cmdline").get<std::string>();
+    EXPECT_EQ(cmdline.find("udev.event_timeout") == std::string::npos,
+              std::string_view(via) == "udevd-arg")
+        << cmdline;
+  }
+  EXPECT_NEAR(kill_s["udevd-arg"], kill_s["cmdline"], 0.005);
 }
 
 TEST(SystemdE2e, SystemdWithTheAgentsModprobeIsAUsageError) {

@@ -136,6 +136,16 @@ TEST(RunLayer, UnderSystemdMakesTheInitrdWaitForTheDevices) {
   EXPECT_NE(data_of(entries, "etc/systemd/system/systemd-udevd.service.d/probegate.conf")
                 .find("Environment=SYSTEMD_UDEV_EXTRA_TIMEOUT_SEC=0\n"),
             std::string::npos);
+  EXPECT_EQ(data_of(entries, "etc/systemd/system/systemd-udevd.service.d/probegate.conf")
+                .find("ExecStart"),
+            std::string::npos)
+      << "the package's command line stays when no argument is given";
+  // --udev-timeout-via udevd-arg: the package's ExecStart= is replaced.
+  spec.udevd_args = {"--event-timeout=3"};
+  EXPECT_NE(
+      data_of(run_layer_entries(spec), "etc/systemd/system/systemd-udevd.service.d/probegate.conf")
+          .find("\nExecStart=\nExecStart=/lib/systemd/systemd-udevd --event-timeout=3\n"),
+      std::string::npos);
   spec.systemd = false;
   EXPECT_EQ(data_of(run_layer_entries(spec), "etc/systemd/system/probegate-devices.target"),
             "<missing>");

@@ -117,11 +117,19 @@ std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
             file(unit + "/probegate.conf", header + fmt::format("[Unit]\nJobRunningTimeoutSec={}\n",
                                                                 *spec.device_timeout_s)));
       }
-    if (!spec.udevd_env.empty()) {
+    // udevd's environment and arguments: the packages' ExecStart= (247 to
+    // 262) gives none, so ours replaces it whole
+    // (docs/FACTS.md "systemd as PID 1 in the initramfs").
+    if (!spec.udevd_env.empty() || !spec.udevd_args.empty()) {
+      std::string service = "[Service]\n";
+      if (!spec.udevd_env.empty())
+        service += fmt::format("Environment={}\n", fmt::join(spec.udevd_env, " "));
+      if (!spec.udevd_args.empty())
+        service += fmt::format("ExecStart=\nExecStart=/lib/systemd/systemd-udevd {}\n",
+                               fmt::join(spec.udevd_args, " "));
       entries.push_back(dir("etc/systemd/system/systemd-udevd.service.d"));
-      entries.push_back(file(
-          "etc/systemd/system/systemd-udevd.service.d/probegate.conf",
-          header + fmt::format("[Service]\nEnvironment={}\n", fmt::join(spec.udevd_env, " "))));
+      entries.push_back(
+          file("etc/systemd/system/systemd-udevd.service.d/probegate.conf", header + service));
     }
   }
   return entries;

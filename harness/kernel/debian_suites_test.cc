@@ -139,6 +139,18 @@ TEST_F(Resolve, UnknownKernelsNameWhatExists) {
         << expected << " in: " << offer.error().message;
 }
 
+// sid could not be asked (no saved index, apt fails): whether it has the
+// kernel is unknown, so that is the mirror's trouble, not bad input.
+TEST_F(Resolve, AKernelOfASuiteThatCannotBeReachedIsAnInfrastructureError) {
+  fs::remove(m_cache->path() / "index" / "sid-pkgnames.txt");
+  auto offer = resolve("debian:sid");
+  ASSERT_FALSE(offer);
+  EXPECT_EQ(offer.error().kind, core::ErrorKind::infra) << offer.error().message;
+  EXPECT_NE(offer.error().message.find("Debian's sid could not be reached"), std::string::npos)
+      << offer.error().message;
+  EXPECT_TRUE(resolve("debian:6.1")) << "the reachable suites still answer";
+}
+
 TEST(DebianApt, OtherSuitesUseAPrivateConfiguration) {
   proc::FakeProcessRunner runner;
   DebianApt apt(runner, "/cache");
@@ -148,7 +160,7 @@ TEST(DebianApt, OtherSuitesUseAPrivateConfiguration) {
   for (const auto* expected :
        {"Dir::Etc::SourceList=/cache/apt/", "Dir::State=/cache/apt/", "Dir::Cache=/cache/apt/",
         "Dir::Etc::Trusted=/usr/share/keyrings/debian-archive-keyring.gpg",
-        "Dir::Etc::SourceParts=/cache/apt/"})
+        "Dir::Etc::SourceParts=/cache/apt/", "Acquire::Check-Valid-Until=false"})
     EXPECT_NE(shell.find(expected), std::string::npos) << expected << " in " << shell;
   EXPECT_EQ(c.argv.front(), "apt-get");
   EXPECT_EQ(c.argv.back(), "libc6");

@@ -211,6 +211,13 @@ Result<Offer> KernelStore::resolve(const KernelRef& ref) {
   for (const auto& r : releases)
     if (line_of(r) == line_of(ref.value))
       in_line.push_back(r);
+  // A suite that could not be asked may hold the kernel: not the user's
+  // mistake but the mirror's (exit 3, never 2).
+  if (!unreachable.empty())
+    return core::infra_error(
+        "cannot resolve kernel '{}': Debian's {} could not be reached (the others, {}, do not "
+        "have it); try again, or check the mirror",
+        ref.text, fmt::join(unreachable, ", "), fmt::join(suites, ", "));
   return core::usage_error(
       "unknown kernel '{}': Debian's suites {} have the lines {}{}{}", ref.text,
       fmt::join(suites, ", "), fmt::join(known, ", "),

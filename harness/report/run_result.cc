@@ -103,6 +103,7 @@ nlohmann::json to_json(const RunResult& r) {
       {"kernel", {{"ref", r.spec.kernel}, {"release", r.kernel_release}}},
       {"userspace", userspace_json(r)},
       {"options", spec::options_json(r.spec)},
+      {"expect_capacity", r.spec.expect_capacity},
       {"outcome", outcome_json(r.outcome)},
       {"checks", checks},
       {"kernel_cmdline", r.kernel_cmdline},
@@ -131,6 +132,126 @@ core::Status write_result(const RunResult& result) {
   return core::write_file_atomic(
       result.dir / "result.json",
       to_json(result).dump(2, ' ', true, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+namespace {
+
+// A field that may be null or absent.
+template <typename T> std::optional<T> maybe(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null())
+    return std::nullopt;
+  return it->get<T>();
+}
+
+template <typename T> T field(const nlohmann::json& j, const char* key, T fallback = T{}) {
+  return maybe<T>(j, key).value_or(std::move(fallback));
+}
+
+verdict::Outcome outcome_from_json(const nlohmann::json& j) {
+  verdict::Outcome o;
+  for (const auto& k : j.at("udev_kills"))
+    o.udev_kills.push_back({.device = field<std::string>(k, "device"),
+                            .seqnum = field<int>(k, "seqnum"),
+                            .worker_pid = field<int>(k, "worker_pid"),
+                            .t_s = maybe<double>(k, "guest_time_s"),
+                            .loading_module = field<bool>(k, "loading_module"),
+                            .signal = maybe<int>(k, "signal")});
+  for (const auto& e : j.at("udev_failed_events"))
+    o.udev_failed_events.push_back({.seqnum = field<int>(e, "seqnum"),
+                                    .devpath = field<std::string>(e, "devpath"),
+                                    .signal = maybe<int>(e, "signal"),
+                                    .signal_name = field<std::string>(e, "signal_name"),
+                                    .exit_status = maybe<int>(e, "exit_status"),
+                                    .errno_name = field<std::string>(e, "errno_name")});
+  for (const auto& p : j.at("probes"))
+    o.probes.push_back({.device = field<std::string>(p, "device"),
+                        .start_s = maybe<double>(p, "start_s"),
+                        .end_s = maybe<double>(p, "end_s"),
+                        .result = maybe<int>(p, "result")});
+  for (const auto& d : j.at("systemd_device_timeouts"))
+    o.systemd_device_timeouts.push_back(
+        {.unit = field<std::string>(d, "unit"), .t_s = field<double>(d, "guest_time_s")});
+  o.booted = field<bool>(j, "booted");
+  o.timed_out = field<bool>(j, "timed_out");
+  o.devices_expected = field<int>(j, "devices_expected");
+  o.devices_bound = field<int>(j, "devices_bound");
+  o.probe_failures = field<int>(j, "probe_failures");
+  o.udev_worker_killed = field<bool>(j, "udev_worker_killed");
+  o.udev_slow_warnings = field<int>(j, "udev_slow_warnings");
+  o.panic = field<bool>(j, "panic");
+  o.panic_line = maybe<std::string>(j, "panic_line");
+  o.oops_line = maybe<std::string>(j, "oops_line");
+  o.oops_rip = maybe<std::string>(j, "oops_rip");
+  o.console_records_dropped = field<size_t>(j, "console_records_dropped");
+  o.time_to_available_s = maybe<double>(j, "time_to_available_s");
+  o.init_module_returned_s = maybe<double>(j, "init_module_returned_s");
+  o.guest_module_async_probe = maybe<bool>(j, "guest_module_async_probe");
+  o.devices_at_modprobe_return = maybe<int>(j, "devices_at_modprobe_return");
+  o.loader_pid = maybe<int>(j, "loader_pid");
+  o.infra_error = maybe<std::string>(j, "infra_error");
+  o.guest_kernel = field<std::string>(j, "guest_kernel");
+  o.udev_version = maybe<int>(j, "udev_version");
+  o.init = field<std::string>(j, "init", "agent");
+  o.emergency = field<bool>(j, "emergency");
+  o.reached_target = maybe<std::string>(j, "reached_target");
+  o.systemd_version = maybe<int>(j, "systemd_version");
+  return o;
+}
+
+core::Result<RunResult> result_from_json(const nlohmann::json& j) {
+  if (field<std::string>(j, "format") != "probegate-result/1")
+    return core::usage_error("not a probegate-result/1 document");
+  auto spec = spec::spec_from_json(j.at("options"));
+  if (!spec)
+    return std::unexpected(spec.error());
+  RunResult r;
+  r.spec = std::move(*spec);
+  r.spec.name = field<std::string>(j, "name");
+  r.spec.expect_capacity = field<bool>(j, "expect_capacity");
+  r.kernel_release = field<std::string>(j.at("kernel"), "release");
+  const auto& userspace = j.at("userspace");
+  r.userspace_suite = field<std::string>(userspace, "suite");
+  r.udev_extra_s = maybe<int>(userspace, "udev_extra_timeout_s");
+  r.systemd_package = field<int>(userspace, "systemd");
+  r.outcome = outcome_from_json(j.at("outcome"));
+  const auto kind = verdict::verdict_from_name(field<std::string>(j, "verdict"));
+  if (!kind)
+    return core::usage_error("unknown verdict '{}'", field<std::string>(j, "verdict"));
+  r.verdict.kind = *kind;
+  r.verdict.reason = field<std::string>(j, "reason");
+  for (const auto& c : j.at("checks"))
+    r.verdict.checks.push_back({.name = field<std::string>(c, "name"),
+                                .expected = field<std::string>(c, "expected"),
+                                .actual = field<std::string>(c, "actual"),
+                                .pass = field<bool>(c, "pass")});
+  r.kernel_cmdline = field<std::string>(j, "kernel_cmdline");
+  r.qemu_argv = field<std::vector<std::string>>(j, "qemu_argv");
+  r.accel = field<std::string>(j, "accel");
+  r.accel_reason = field<std::string>(j, "accel_reason");
+  r.accel_probe_bound_s = maybe<double>(j, "accel_probe_bound_s");
+  r.stage_s = field<std::map<std::string, double>>(j, "stage_s");
+  r.host_before_qemu_s = field<double>(j, "host_before_qemu_s");
+  r.wall_s = field<double>(j, "wall_s");
+  r.error = field<std::string>(j, "error");
+  return r;
+}
+
+} // namespace
+
+core::Result<RunResult> read_result(const std::filesystem::path& file) {
+  auto text = core::read_file(file);
+  if (!text)
+    return std::unexpected(text.error());
+  try {
+    auto r = result_from_json(nlohmann::json::parse(*text));
+    if (!r)
+      return std::unexpected(core::with_context(r.error(), file.string()));
+    r->dir = file.parent_path();
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return core::usage_error("{}: not a readable probegate result: {}", file.string(), e.what());
+  }
 }
 
 namespace {

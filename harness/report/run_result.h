@@ -44,6 +44,9 @@ nlohmann::json to_json(const RunResult& result);
 nlohmann::json userspace_json(const RunResult& result);
 // Every check: name, expected (for capacity: predicted), actual, pass.
 nlohmann::json checks_json(const verdict::Verdict& verdict);
+// result.json read back (`probegate merge`, `probegate report`): to_json()
+// of what it returns gives the same document. An error names the file.
+core::Result<RunResult> read_result(const std::filesystem::path& file);
 // result.json, atomically.
 core::Status write_result(const RunResult& result);
 // The short verdict for a terminal: one line per check, expected and actual.

@@ -3,9 +3,11 @@
 
 #include "core/files.h"
 #include "core/text.h"
+#include "report/html.h"
 
 #include <algorithm>
 #include <deque>
+#include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -163,6 +165,7 @@ std::string summary_json(const Session& s) {
                       {"failed_checks", failed_checks(r)},
                       {"checks", checks_json(r.verdict)}});
     cases.push_back({{"id", c.id},
+                     {"row", c.row},
                      {"where", c.where},
                      {"kernel", c.kernel},
                      {"retried", c.retried},
@@ -184,7 +187,19 @@ std::string summary_json(const Session& s) {
                       {"jobs", s.jobs},
                       {"repeat", s.repeat},
                       {"wall_s", s.wall_s},
+                      {"dir", s.dir.string()},
+                      {"suite_sha256", s.suite_sha256},
+                      {"filter", s.filter},
+                      {"suite_cases", s.suite_cases},
+                      {"shard", {{"index", s.shard_index}, {"total", s.shard_total}}},
                       {"cases", cases}};
+  if (!s.merged_from.empty()) {
+    nlohmann::json from = nlohmann::json::array();
+    for (const auto& d : s.merged_from)
+      from.push_back(d.string());
+    j["merged_from"] = from;
+    j["missing_shards"] = s.missing_shards;
+  }
   if (!table.kernels.empty())
     j["knob_table"] = knob_table_json(table);
   return j.dump(2, ' ', true, nlohmann::json::error_handler_t::replace) + "\n";
@@ -273,6 +288,46 @@ std::string junit_xml(const Session& s) {
                      body);
 }
 
+std::string ktap(const Session& s) {
+  auto clean = [](std::string_view text) {
+    std::string out = core::printable(text);
+    std::ranges::replace(out, '#', ' ');
+    std::ranges::replace(out, '\n', ' ');
+    return out;
+  };
+  std::string out =
+      fmt::format("KTAP version 1\n# probegate suite {}\n1..{}\n", clean(s.suite), s.cases.size());
+  for (size_t i = 0; i < s.cases.size(); ++i) {
+    const auto& c = s.cases[i];
+    const RunResult* last = c.runs.empty() ? nullptr : &c.runs.back();
+    if (last)
+      for (const auto& check : last->verdict.checks)
+        if (!check.pass)
+          out += fmt::format("# {}: {}: expected {}, actual {}\n", clean(c.id), clean(check.name),
+                             clean(check.expected), clean(check.actual));
+    switch (c.verdict) {
+    case VerdictKind::pass:
+      out += fmt::format("ok {} {}\n", i + 1, clean(c.id));
+      break;
+    case VerdictKind::skip:
+      out += fmt::format("ok {} {} # SKIP {}\n", i + 1, clean(c.id), clean(c.reason));
+      break;
+    case VerdictKind::error:
+      out += fmt::format("not ok {} {} # ERROR {}\n", i + 1, clean(c.id), clean(c.reason));
+      break;
+    case VerdictKind::fail:
+    case VerdictKind::flaky:
+    case VerdictKind::crash:
+      if (!c.reason.empty())
+        out += fmt::format("# {}: {}: {}\n", clean(c.id), verdict::verdict_name(c.verdict),
+                           clean(c.reason));
+      out += fmt::format("not ok {} {}\n", i + 1, clean(c.id));
+      break;
+    }
+  }
+  return out;
+}
+
 std::string render_table(const Session& s) {
   size_t width = 4;
   for (const auto& c : s.cases)
@@ -294,10 +349,27 @@ std::string render_table(const Session& s) {
   return out;
 }
 
+std::string render_session(const Session& s) {
+  std::string out = render_table(s);
+  if (const auto table = knob_table(s); !table.kernels.empty())
+    out += fmt::format("\nknob x kernel ({}):\n{}", (s.dir / "knob-table.md").string(),
+                       knob_table_markdown(table));
+  out += fmt::format("{}: {} ({} cases, {:.1f} s){}\n", s.suite, verdict::verdict_name(s.worst()),
+                     s.cases.size(), s.wall_s, s.complete ? "" : " INCOMPLETE");
+  if (!s.missing_shards.empty())
+    out += fmt::format("missing shards: {} ({} of the suite's {} cases not run)\n",
+                       fmt::join(s.missing_shards, ", "), s.suite_cases.size() - s.cases.size(),
+                       s.suite_cases.size());
+  out += fmt::format("results: {}\n", s.dir.string());
+  return out;
+}
+
 core::Status write_session(const Session& session) {
   if (auto ok = core::write_file_atomic(session.dir / "summary.json", summary_json(session)); !ok)
     return ok;
   if (auto ok = core::write_file_atomic(session.dir / "junit.xml", junit_xml(session)); !ok)
+    return ok;
+  if (auto ok = write_report(session); !ok)
     return ok;
   if (const auto table = knob_table(session); !table.kernels.empty())
     if (auto ok = core::write_file_atomic(
@@ -309,6 +381,12 @@ core::Status write_session(const Session& session) {
   if (session.complete) {
     std::error_code ec;
     std::filesystem::remove(session.dir / k_incomplete_marker, ec);
+  } else if (!session.merged_from.empty()) {
+    // A merge that lacks a shard says so as a run directory would.
+    if (auto ok = core::write_file_atomic(session.dir / k_incomplete_marker,
+                                          "shards missing from this merge\n");
+        !ok)
+      return ok;
   }
   return {};
 }

@@ -46,6 +46,18 @@ struct Session {
   int jobs = 1;
   int repeat = 1;
 
+  // What `probegate merge` checks before it joins sessions: the suite file's
+  // hash, the --filter, and every case id of the filtered suite in order.
+  std::string suite_sha256;
+  std::string filter;
+  std::vector<std::string> suite_cases;
+  int shard_index = 1; // --shard I/N; 1/1 when not sharded
+  int shard_total = 1;
+  // A merged session: the directories it was made from, and the shards
+  // (1-based) none of them held.
+  std::vector<std::filesystem::path> merged_from;
+  std::vector<int> missing_shards;
+
   verdict::VerdictKind worst() const;
 };
 
@@ -61,8 +73,17 @@ std::string summary_json(const Session& session);
 // and stripped of control characters.
 std::string junit_xml(const Session& session);
 std::string xml_escape(std::string_view text);
+// KTAP version 1 (the kernel's Documentation/dev-tools/ktap.rst), one
+// result line per case: `ok`, `ok … # SKIP reason`, `not ok` after the failed
+// checks as diagnostic lines, `not ok … # ERROR reason` for an
+// infrastructure error. Names and diagnostics are printable, one line, no '#'.
+std::string ktap(const Session& session);
 // The final table for a terminal: case, verdict, bound, loader killed, wall.
 std::string render_table(const Session& session);
+
+// What `run` and `merge` print at the end: render_table(), the knob table,
+// the verdict line and where the results are.
+std::string render_session(const Session& session);
 
 // The knob x kernel table: one row per case id without its kernel segment,
 // one column per kernel ref, in the suite's order. Each cell says what the
@@ -85,7 +106,8 @@ KnobTable knob_table(const Session& session);
 std::string knob_table_markdown(const KnobTable& table);
 nlohmann::json knob_table_json(const KnobTable& table);
 
-// summary.json and junit.xml into session.dir, atomically.
+// summary.json, junit.xml, report.html (report/html.h) and the knob table
+// into session.dir, each atomically.
 core::Status write_session(const Session& session);
 
 } // namespace probegate::report

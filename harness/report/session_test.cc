@@ -188,3 +188,23 @@ TEST(ResultJson, IsAsciiSoAGuestsControlsCannotReachATerminal) {
 
 } // namespace
 } // namespace probegate::report
+
+namespace probegate::report {
+namespace {
+
+TEST(Ktap, OneResultLinePerCaseWithSkipErrorAndTheFailedCheck) {
+  const auto out = ktap(sample());
+  EXPECT_TRUE(out.starts_with("KTAP version 1\n# probegate suite knobs\n1..4\nok 1 knobs/a\n"))
+      << out;
+  EXPECT_NE(out.find("# knobs/<b>&\"c\": devices_bound: expected 0, actual 2\n"
+                     "not ok 2 knobs/<b>&\"c\"\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("ok 3 knobs/d # SKIP 5.10 lacks it"), std::string::npos) << out;
+  EXPECT_NE(out.find("not ok 4 knobs/e # ERROR QEMU died"), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos);
+  EXPECT_EQ(out.find("\xFF"), std::string::npos);
+}
+
+} // namespace
+} // namespace probegate::report

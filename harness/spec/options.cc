@@ -500,4 +500,21 @@ nlohmann::json options_json(const RunSpec& spec) {
   return j;
 }
 
+core::Result<RunSpec> spec_from_json(const nlohmann::json& options) {
+  RunSpec spec;
+  if (!options.is_object())
+    return core::usage_error("the run options are not a JSON object");
+  for (const auto& o : run_options()) {
+    const auto it = options.find(std::string(o.key));
+    if (!o.in_suite || it == options.end() || it->is_null())
+      continue;
+    const std::string text = it->is_string()    ? it->get<std::string>()
+                             : it->is_boolean() ? std::string(it->get<bool>() ? "yes" : "no")
+                                                : it->dump();
+    if (auto ok = set_option(spec, o, text, o.key); !ok)
+      return std::unexpected(ok.error());
+  }
+  return spec;
+}
+
 } // namespace probegate::spec

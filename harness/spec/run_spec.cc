@@ -81,10 +81,6 @@ core::Status validate(const RunSpec& spec) {
                              fault_name(spec.inject_fault));
   if (spec.device_timeout_s && spec.init != Init::systemd)
     return core::usage_error("--device-timeout is systemd's: add --init systemd");
-  if (spec.udev_via == UdevVia::udevd_arg && spec.init == Init::systemd &&
-      (spec.udev_timeout_s || !spec.udev_signal.empty()))
-    return core::usage_error("--udev-timeout-via udevd-arg needs --init agent: under systemd "
-                             "systemd-udevd.service starts udevd with its own arguments");
   if (spec.clock == vm::Clock::virtual_time && spec.accel == "kvm")
     return core::usage_error("--clock virtual needs TCG (icount); with --accel kvm use "
                              "--clock real");
@@ -230,12 +226,14 @@ int effective_deadline(const RunSpec& spec) {
 
 std::string kernel_cmdline(const RunSpec& spec, std::string_view console) {
   std::string out = fmt::format("console={} panic=-1 printk.devkmsg=on", console);
-  // systemd as PID 1 (docs/FACTS.md "systemd as PID 1 in the initramfs"): its
-  // lines and udevd's to kmsg, unit names (not descriptions) in every
-  // message, no status redraws or colours on the serial console.
+  // systemd as PID 1 (docs/FACTS.md "systemd as PID 1 in the initramfs"),
+  // once images/systemd's init pinned the boot ID: its lines and udevd's to
+  // kmsg, unit names (not descriptions) in every message, no status redraws
+  // or colours on the serial console.
   if (spec.init == Init::systemd)
-    out += " rdinit=/lib/systemd/systemd systemd.log_target=kmsg systemd.status_unit_format=name "
-           "systemd.show_status=error TERM=dumb";
+    out +=
+        " rdinit=/usr/lib/probegate/init systemd.log_target=kmsg systemd.status_unit_format=name "
+        "systemd.show_status=error TERM=dumb";
   out += udev_settings(spec).cmdline;
   switch (spec.async) {
   case AsyncKnob::module_param:

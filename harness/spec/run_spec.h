@@ -142,6 +142,9 @@ std::string_view fault_name(Fault fault);
 // Made from the option table (spec/options.h):
 // The run options as result.json records them (keys are the suite keys).
 nlohmann::json options_json(const RunSpec& spec);
+// The inverse: a RunSpec from result.json's "options" (null or absent keys
+// keep their defaults). Errors name the key.
+core::Result<RunSpec> spec_from_json(const nlohmann::json& options);
 // Sets one run option from its suite key (`probe_delay_ms`) and text value,
 // as a suite file gives them. Errors name the key and what is allowed.
 core::Status apply_option(RunSpec& spec, std::string_view key, std::string_view value);

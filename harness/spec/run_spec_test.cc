@@ -79,7 +79,7 @@ TEST(RunSpec, SystemdIsPid1AndTheDeadlineOutlastsItsDeviceTimeout) {
   RunSpec s;
   EXPECT_EQ(kernel_cmdline(s).find("rdinit="), std::string::npos);
   s.init = Init::systemd;
-  EXPECT_NE(kernel_cmdline(s).find(" rdinit=/lib/systemd/systemd systemd.log_target=kmsg "
+  EXPECT_NE(kernel_cmdline(s).find(" rdinit=/usr/lib/probegate/init systemd.log_target=kmsg "
                                    "systemd.status_unit_format=name"),
             std::string::npos);
   EXPECT_GT(effective_deadline(s), k_systemd_default_device_timeout_s)
@@ -124,11 +124,11 @@ TEST(RunSpec, ImpossibleCombinationsAreUsageErrors) {
     s.init = Init::systemd;
     s.inject_fault = Fault::panic;
   }));
-  EXPECT_TRUE(bad([](RunSpec& s) {
+  EXPECT_FALSE(bad([](RunSpec& s) {
     s.init = Init::systemd;
     s.udev_via = UdevVia::udevd_arg;
     s.udev_timeout_s = 3;
-  }));
+  })) << "a drop-in of systemd-udevd.service gives udevd its arguments";
   EXPECT_FALSE(bad([](RunSpec& s) {
     s.init = Init::systemd;
     s.device_timeout_s = 10;

@@ -128,4 +128,12 @@ Verdict judge(const Outcome& o, const Expectations& expect) {
   return v;
 }
 
+std::optional<VerdictKind> verdict_from_name(std::string_view name) {
+  for (auto kind : {VerdictKind::pass, VerdictKind::skip, VerdictKind::flaky, VerdictKind::fail,
+                    VerdictKind::crash, VerdictKind::error})
+    if (verdict_name(kind) == name)
+      return kind;
+  return std::nullopt;
+}
+
 } // namespace probegate::verdict

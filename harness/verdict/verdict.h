@@ -51,6 +51,8 @@ std::optional<Verdict> judge_knob(std::string_view knob, bool present, const Exp
                                   std::string_view owner = "the kernel");
 
 std::string_view verdict_name(VerdictKind kind);
+// The inverse, for results read back: nullopt for a name no verdict has.
+std::optional<VerdictKind> verdict_from_name(std::string_view name);
 // The CLI's exit code for a verdict: 0 pass/skip, 1 fail/crash/flaky, 3 error.
 int exit_code(VerdictKind kind);
 std::string_view tri_name(Tri tri);

@@ -118,5 +118,13 @@ TEST(Verdict, AFloodedConsoleCannotPass) {
   EXPECT_EQ(v.checks.back().actual, "12");
 }
 
+TEST(Verdict, NamesReadBackToTheirKinds) {
+  for (auto kind : {VerdictKind::pass, VerdictKind::skip, VerdictKind::flaky, VerdictKind::fail,
+                    VerdictKind::crash, VerdictKind::error})
+    EXPECT_EQ(verdict_from_name(verdict_name(kind)), kind) << verdict_name(kind);
+  EXPECT_FALSE(verdict_from_name("PASS"));
+  EXPECT_FALSE(verdict_from_name(""));
+}
+
 } // namespace
 } // namespace probegate::verdict
