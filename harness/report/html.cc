@@ -62,13 +62,6 @@ std::string matrix(const Session& s) {
   const auto table = knob_table(s);
   if (table.kernels.empty())
     return {};
-  std::map<std::pair<std::string, std::string>, size_t> index; // (row, kernel) -> case
-  for (size_t i = 0; i < s.cases.size(); ++i) {
-    const auto& c = s.cases[i];
-    const std::string row =
-        c.row.starts_with(s.suite + "/") ? c.row.substr(s.suite.size() + 1) : c.row;
-    index[{row, c.kernel}] = i;
-  }
   std::string out = "<h2>Knob × kernel</h2>\n<table class=\"matrix\">\n<tr><th>case</th>";
   for (const auto& k : table.kernels) {
     const auto release = table.releases.find(k);
@@ -88,7 +81,7 @@ std::string matrix(const Session& s) {
         continue;
       }
       out += fmt::format("<td class=\"{}\"><a href=\"#{}\">{}</a></td>", css(it->second.verdict),
-                         case_anchor(index.at({row, k})), html_escape(it->second.text));
+                         case_anchor(it->second.case_index), html_escape(it->second.text));
     }
     out += "</tr>\n";
   }

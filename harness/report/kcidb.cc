@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <deque>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -54,27 +52,6 @@ std::string_view status(verdict::VerdictKind kind) {
     break;
   }
   return "FAIL";
-}
-
-// The end of a console, printable, within the schema's limit.
-std::string log_excerpt(const std::filesystem::path& log) {
-  std::ifstream in(log);
-  std::deque<std::string> lines;
-  size_t size = 0;
-  std::string line;
-  while (std::getline(in, line)) {
-    line = core::printable(line.substr(0, 400));
-    size += line.size() + 1;
-    lines.push_back(std::move(line));
-    while (size > k_log_excerpt_max && !lines.empty()) {
-      size -= lines.front().size() + 1;
-      lines.pop_front();
-    }
-  }
-  std::string out;
-  for (const auto& l : lines)
-    out += l + "\n";
-  return out;
 }
 
 } // namespace
@@ -155,7 +132,11 @@ nlohmann::json kcidb_json(const Session& s, std::string_view origin) {
                                                 : nlohmann::json()},
             {"kernel_cmdline", last->kernel_cmdline}}}};
       if (c.verdict != verdict::VerdictKind::pass && !last->dir.empty())
-        test["log_excerpt"] = log_excerpt(last->dir / "console.log");
+        test["log_excerpt"] =
+            console_tail(last->dir / "console.log", {.line_bytes = 400,
+                                                     .max_lines = SIZE_MAX,
+                                                     .max_bytes = k_log_excerpt_max,
+                                                     .printable = true});
     }
     test["misc"] = misc;
     tests.push_back(test);

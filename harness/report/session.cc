@@ -20,20 +20,31 @@ namespace {
 
 constexpr size_t k_console_tail_lines = 40;
 
-std::string console_tail(const fs::path& log) {
+} // namespace
+
+std::string console_tail(const fs::path& log, const TailLimits& limits) {
   std::ifstream in(log);
   std::deque<std::string> lines;
+  size_t size = 0; // of the lines kept, newlines included
   std::string line;
   while (std::getline(in, line)) {
-    lines.push_back(line.substr(0, 500));
-    if (lines.size() > k_console_tail_lines)
+    line.resize(std::min(line.size(), limits.line_bytes));
+    if (limits.printable)
+      line = core::printable(line);
+    size += line.size() + 1;
+    lines.push_back(std::move(line));
+    while (!lines.empty() && (lines.size() > limits.max_lines || size > limits.max_bytes)) {
+      size -= lines.front().size() + 1;
       lines.pop_front();
+    }
   }
   std::string out;
   for (const auto& l : lines)
     out += l + "\n";
   return out;
 }
+
+namespace {
 
 std::string failed_checks(const RunResult& run) {
   std::string out;
@@ -70,7 +81,8 @@ VerdictKind Session::worst() const {
 
 KnobTable knob_table(const Session& s) {
   KnobTable t;
-  for (const auto& c : s.cases) {
+  for (size_t i = 0; i < s.cases.size(); ++i) {
+    const auto& c = s.cases[i];
     if (std::ranges::find(t.kernels, c.kernel) == t.kernels.end())
       t.kernels.push_back(c.kernel);
     // Rows without the suite's name in front: every row has it.
@@ -80,6 +92,7 @@ KnobTable knob_table(const Session& s) {
       t.rows.push_back(row);
     KnobTable::Cell cell;
     cell.verdict = c.verdict;
+    cell.case_index = i;
     const RunResult* run = c.runs.empty() ? nullptr : &c.runs.back();
     if (run && !run->kernel_release.empty())
       t.releases[c.kernel] = run->kernel_release;
@@ -245,9 +258,13 @@ std::string junit_xml(const Session& s) {
                         xml_escape(s.suite), xml_escape(c.id), time);
     const RunResult* last = c.runs.empty() ? nullptr : &c.runs.back();
     const std::string detail =
-        last ? fmt::format("{}\n--- console tail ({}) ---\n{}", report::render_text(*last),
-                           (last->dir / "console.log").string(),
-                           console_tail(last->dir / "console.log"))
+        last ? fmt::format(
+                   "{}\n--- console tail ({}) ---\n{}", report::render_text(*last),
+                   (last->dir / "console.log").string(),
+                   console_tail(last->dir / "console.log", {.line_bytes = 500,
+                                                            .max_lines = k_console_tail_lines,
+                                                            .max_bytes = SIZE_MAX,
+                                                            .printable = false}))
              : c.reason;
     switch (c.verdict) {
     case VerdictKind::pass:

@@ -5,6 +5,7 @@
 #include "report/run_result.h"
 #include "verdict/verdict.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
@@ -67,6 +68,17 @@ verdict::VerdictKind worse(verdict::VerdictKind a, verdict::VerdictKind b);
 // any error -> error; otherwise the repeats disagree -> flaky.
 verdict::VerdictKind combine_repeats(const std::vector<verdict::VerdictKind>& verdicts);
 
+// The end of a console log: each line cut to `line_bytes` (and made
+// printable if asked), then at most `max_lines` lines and `max_bytes` bytes
+// of them, newlines counted (JUnit's failure text, KCIDB's log_excerpt).
+struct TailLimits {
+  size_t line_bytes = 500;
+  size_t max_lines = SIZE_MAX;
+  size_t max_bytes = SIZE_MAX;
+  bool printable = false;
+};
+std::string console_tail(const std::filesystem::path& log, const TailLimits& limits);
+
 std::string summary_json(const Session& session);
 // JUnit XML as CI systems read it: one testcase per case; failures carry
 // the failed checks and the console's last lines. Every string is escaped
@@ -95,6 +107,7 @@ struct KnobTable {
     std::string text; // "2/2 bound, loader killed" or "skip: the kernel lacks ..."
     std::optional<int> bound;
     std::optional<bool> udev_killed;
+    size_t case_index = 0; // its case in Session::cases
   };
   std::vector<std::string> kernels;                         // column order
   std::map<std::string, std::string> releases;              // kernel ref -> release that ran

@@ -2,9 +2,11 @@
 #include "core/files.h"
 #include "report/session.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 namespace probegate::report {
 namespace {
@@ -204,6 +206,32 @@ TEST(Ktap, OneResultLinePerCaseWithSkipErrorAndTheFailedCheck) {
   EXPECT_NE(out.find("not ok 4 knobs/e # ERROR QEMU died"), std::string::npos) << out;
   EXPECT_EQ(out.find('\x1b'), std::string::npos);
   EXPECT_EQ(out.find("\xFF"), std::string::npos);
+}
+
+} // namespace
+} // namespace probegate::report
+
+namespace probegate::report {
+namespace {
+
+TEST(ConsoleTail, KeepsTheLastLinesWithinEveryLimit) {
+  const auto log = std::filesystem::temp_directory_path() /
+                   fmt::format("pg-tail-{}.log", static_cast<long>(::getpid()));
+  std::string text;
+  for (int i = 0; i < 50; ++i)
+    text += fmt::format("line {:02} \x1b[31m{}\n", i, std::string(600, 'x'));
+  ASSERT_TRUE(core::write_file_atomic(log, text));
+  const auto junit = console_tail(
+      log, {.line_bytes = 500, .max_lines = 40, .max_bytes = SIZE_MAX, .printable = false});
+  EXPECT_TRUE(junit.starts_with("line 10 \x1b[31m")) << junit.substr(0, 40);
+  EXPECT_EQ(std::ranges::count(junit, '\n'), 40);
+  EXPECT_EQ(junit.size(), 40u * 501);
+  const auto kcidb = console_tail(
+      log, {.line_bytes = 400, .max_lines = SIZE_MAX, .max_bytes = 1000, .printable = true});
+  EXPECT_EQ(kcidb.size(), 802u) << "two whole lines of 400 and their newlines fit in 1000";
+  EXPECT_TRUE(kcidb.starts_with("line 48  [31m")) << kcidb.substr(0, 40);
+  EXPECT_EQ(kcidb.find('\x1b'), std::string::npos);
+  std::filesystem::remove(log);
 }
 
 } // namespace
