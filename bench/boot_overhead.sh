@@ -15,7 +15,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 case_args=(--kernel debian:6.1 --devices 2 --probe-delay-ms 4000 --probe-kthread
-  --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes --keep-initramfs)
+  --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes --keep-initramfs --fresh-boot)
 
 now() { date +%s.%N; }
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval('d'+sys.argv[2]))" "$@"; }

@@ -18,6 +18,9 @@ struct Command {
   std::filesystem::path cwd;              // empty: inherit
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::filesystem::path log_path; // empty: output is not saved
+  // Written to the log before the program's output: a restored guest's
+  // console up to the saved state, so that the log reads as one boot.
+  std::string log_preamble;
 };
 
 // A copy-pasteable shell rendering of argv (with env assignments in front),

@@ -7,12 +7,15 @@
 #include "kernel/kernel_store.h"
 #include "modules/module_builder.h"
 #include "vm/accel.h"
+#include "vm/saved_state.h"
 #include "vm/vm_spec.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <optional>
+#include <ranges>
 #include <unistd.h>
 
 namespace probegate::drivers {
@@ -39,6 +42,16 @@ std::string run_name(const spec::RunSpec& spec) {
 
 // Guest seconds past the agent's own deadline before the host pulls the plug.
 constexpr double k_guest_grace_s = 15;
+// The guest time at which every boot's agent starts udevd (images/init's
+// sync point): later than any kernel's pause point, so that a fresh boot and
+// a restored one go on from there in step
+// (docs/CONTRACTS.md "Boot once, restore per case"). Idle guest time costs no
+// wall time on the virtual clock.
+constexpr std::int64_t k_sync_at_ns = 10'000'000'000;
+constexpr double k_sync_at_s = 10;
+// pgagent's word on how far QEMU moved the virtual clock while the guest
+// stopped at its pause point (0.05 µs: not at all).
+constexpr std::string_view k_pause_step = "pgagent: pause point: the clock moved ";
 
 // What one boot carries from stage to stage.
 struct BootRun {
@@ -54,10 +67,42 @@ struct BootRun {
   int udev_extra_s = 0;  // seconds udevd waits past the timeout (spec::udev_extra_s)
   std::optional<modules::BuiltModule> module; // none when slowprobe is built in
   std::string fault_module;                   // pgfault.ko for --inject-fault
+  std::string agent_module;                   // pgagent.ko; none with slowprobe built in
   std::optional<core::TempDir> scratch;
-  image::Initramfs initramfs;
+  image::Initramfs initramfs; // a fresh boot's
+  std::filesystem::path modules_layer;
+  std::filesystem::path config;        // a restore's: the case's files (fw_cfg)
+  std::optional<vm::SavedState> saved; // a restore's: its group's state
   vm::AccelChoice accel;
 };
+
+// The agent stops at its pause point and takes the case's files from
+// fw_cfg (images/init), on a fresh boot as after a restore; not where
+// pgagent cannot load (slowprobe built in) or the image is broken on purpose.
+bool has_pause_point(const BootRun& run) {
+  return !run.agent_module.empty() && run.spec.inject_fault != spec::Fault::corrupt_initramfs;
+}
+
+// Boot once, restore per case, unless the case asks for a fresh boot or
+// runs on a real-time clock (KVM, or --clock real), where no two boots
+// repeat anyway.
+bool restorable(const BootRun& run) {
+  return has_pause_point(run) && !run.spec.fresh_boot && run.accel.accel == vm::Accel::tcg &&
+         run.spec.clock == vm::Clock::virtual_time;
+}
+
+// The machine every boot of this case's group runs: the argv of a fresh boot,
+// of the boot that saves its state, and of each restore differ only in what
+// the guest cannot see (and the restore's fw_cfg file).
+vm::VmSpec machine_spec(const BootRun& run) {
+  vm::VmSpec vm_spec;
+  vm_spec.kernel = run.kernel.vmlinux;
+  vm_spec.cmdline = run.result.kernel_cmdline;
+  vm_spec.edu_devices = run.spec.devices;
+  vm_spec.accel = run.accel.accel;
+  vm_spec.clock = run.accel.accel == vm::Accel::kvm ? vm::Clock::real_time : run.spec.clock;
+  return vm_spec;
+}
 
 // Runs one stage, recording its wall time in stage_s[name].
 template <typename Stage> core::Status timed(BootRun& run, const char* name, Stage stage) {
@@ -140,6 +185,15 @@ std::optional<verdict::Verdict> knob_verdict(const BootRun& run) {
   return verdict::judge_knob(knob, knob_present, spec.expect);
 }
 
+// The bytes of one of guest-modules/ built for this kernel (cached).
+core::Result<std::string> built_module(BootRun& run, std::string_view name) {
+  modules::ModuleBuilder builder(run.env.runner, run.env.cache, run.env.progress);
+  auto built = builder.build(run.kernel, run.env.data / "guest-modules" / name);
+  if (!built)
+    return std::unexpected(built.error());
+  return core::read_file(built->ko);
+}
+
 // Module: build the test module against this kernel's headers (cached),
 // unless the kernel has it built in: then its parameters go on the kernel
 // command line. --inject-fault panic|oops|hang: the agent loads pgfault, a
@@ -155,15 +209,20 @@ core::Status build_modules(BootRun& run) {
       return std::unexpected(built.error());
     run.module = std::move(*built);
   }
+  // pgagent: the case's files after the pause point, and the sync point. A
+  // built-in slowprobe means no pause point (pgagent would be the only module).
+  if (!run.kernel.slowprobe_builtin) {
+    auto agent = built_module(run, "pgagent");
+    if (!agent)
+      return std::unexpected(agent.error());
+    run.agent_module = std::move(*agent);
+  }
   if (spec.inject_fault == spec::Fault::none || spec.inject_fault == spec::Fault::corrupt_initramfs)
     return {};
-  auto built = builder.build(run.kernel, run.env.data / "guest-modules" / "pgfault");
-  if (!built)
-    return std::unexpected(built.error());
-  auto bytes = core::read_file(built->ko);
-  if (!bytes)
-    return std::unexpected(bytes.error());
-  run.fault_module = std::move(*bytes);
+  auto fault = built_module(run, "pgfault");
+  if (!fault)
+    return std::unexpected(fault.error());
+  run.fault_module = std::move(*fault);
   return {};
 }
 
@@ -188,15 +247,33 @@ core::Status build_image(BootRun& run) {
       .udevd_args = udev.args,
       .udevd_env = udev.env,
       .systemd = spec.init == spec::Init::systemd,
-      .device_timeout_s = spec.device_timeout_s};
+      .device_timeout_s = spec.device_timeout_s,
+      // On a real-time clock the wait would cost real seconds, and no two
+      // boots repeat there anyway.
+      .sync_ns = has_pause_point(run) && machine_spec(run).clock == vm::Clock::virtual_time
+                     ? k_sync_at_ns
+                     : 0};
   auto scratch = core::TempDir::create(run.env.cache / "tmp", "run-");
   if (!scratch)
     return std::unexpected(scratch.error());
   run.scratch.emplace(std::move(*scratch));
-  const fs::path image_path =
-      (spec.keep_initramfs ? run.result.dir : run.scratch->path()) / "initramfs.img";
+  run.modules_layer = *modules_layer;
+  const fs::path keep = spec.keep_initramfs ? run.result.dir : run.scratch->path();
+  if (has_pause_point(run)) { // the case's files go in through fw_cfg
+    auto bytes = image::write_cpio(image::run_layer_entries(layer));
+    if (!bytes)
+      return std::unexpected(bytes.error());
+    run.config = keep / "run.cpio";
+    if (auto written = core::write_file_atomic(run.config, *bytes); !written)
+      return written;
+    if (restorable(run))
+      return {}; // the image is the saved state's
+  }
   auto initramfs =
-      images.assemble({run.base.path, *modules_layer}, image::run_layer_entries(layer), image_path);
+      images.assemble({run.base.path, *modules_layer},
+                      has_pause_point(run) ? image::agent_layer_entries(run.agent_module)
+                                           : image::run_layer_entries(layer),
+                      keep / "initramfs.img");
   if (!initramfs)
     return std::unexpected(initramfs.error());
   if (spec.inject_fault == spec::Fault::corrupt_initramfs)
@@ -218,6 +295,85 @@ core::Status pick_accel(BootRun& run) {
   return {};
 }
 
+std::string how_qemu_ended(const proc::ProcessResult& qemu) {
+  return qemu.signal ? fmt::format("signal {}", qemu.signal)
+                     : fmt::format("exit {}", qemu.exit_code);
+}
+
+// Saved state: the group's (kernel, machine, command line, user space and
+// agent) guest, booted to the agent's pause point and saved once in the
+// cache; made here when absent or damaged, under a lock that concurrent
+// runs share.
+core::Status prepare_state(BootRun& run) {
+  if (!restorable(run))
+    return {};
+  image::ImageBuilder images(run.env.runner, run.env.cache, run.env.data, run.env.progress);
+  auto agent_layer = image::write_cpio(image::agent_layer_entries(run.agent_module));
+  if (!agent_layer)
+    return std::unexpected(agent_layer.error());
+  vm::VmSpec machine = machine_spec(run);
+  machine.initrd = "INITRD";
+  std::error_code ec;
+  std::string identity = "state-v1";
+  for (const auto& word : vm::qemu_argv(machine))
+    identity += "\n" + word;
+  // The layers' names hold their contents' hashes; the kernel's may be
+  // rebuilt in place (tree:), so its size and time too.
+  const auto vmlinux_time = fs::last_write_time(run.kernel.vmlinux, ec).time_since_epoch().count();
+  identity += fmt::format("\n{}\n{}\n{}\n{} {}\n{}", run.base.path.filename().string(),
+                          run.modules_layer.filename().string(), core::sha256_hex(*agent_layer),
+                          fs::file_size(run.kernel.vmlinux, ec), vmlinux_time, vm::qemu_identity());
+  const std::string key = core::sha256_hex(identity).substr(0, 24);
+  const fs::path dir = run.env.cache / "states" / key;
+  auto lock = core::FileLock::acquire(run.env.cache / "locks" / ("state-" + key + ".lock"));
+  if (!lock)
+    return std::unexpected(lock.error());
+  auto saved = vm::load_saved_state(dir);
+  if (!saved) {
+    fs::remove_all(dir, ec); // absent, or damaged: never restored
+    run.env.progress(
+        fmt::format("booting {} once to save it for every case of its group", run.kernel.release));
+    auto staging = core::TempDir::create(run.env.cache / "tmp", "state-");
+    if (!staging)
+      return std::unexpected(staging.error());
+    auto initramfs =
+        images.assemble({run.base.path, run.modules_layer},
+                        image::agent_layer_entries(run.agent_module), staging->path() / "boot.img");
+    if (!initramfs)
+      return std::unexpected(initramfs.error());
+    machine.initrd = initramfs->path;
+    // The saving boot has a config file too (an empty archive: the guest
+    // stops before it reads it), so that its fw_cfg lists what a restore's does.
+    auto empty = image::write_cpio({});
+    if (!empty)
+      return std::unexpected(empty.error());
+    machine.config_file = staging->path() / "empty.cpio";
+    if (auto written = core::write_file_atomic(machine.config_file, *empty); !written)
+      return written;
+    auto made = vm::save_guest(run.env.runner, machine, staging->path() / "state", staging->path());
+    if (!made)
+      return std::unexpected(made.error());
+    if (auto published = core::publish_dir(staging->path() / "state", dir); !published)
+      return published;
+    saved = vm::load_saved_state(dir);
+    if (!saved)
+      return core::infra_error("the saved state just made in {} does not read back", dir.string());
+    run.result.boot_path.state_made = true;
+  }
+  if (run.spec.keep_initramfs) {
+    fs::copy_file(saved->initramfs, run.result.dir / "initramfs.img",
+                  fs::copy_options::overwrite_existing, ec);
+    if (ec)
+      return core::infra_error("cannot copy {}: {}", saved->initramfs.string(), ec.message());
+  }
+  run.saved = std::move(*saved);
+  run.result.boot_path.restored = true;
+  run.result.boot_path.state_key = key;
+  run.result.boot_path.state_bytes = run.saved->bytes;
+  run.result.boot_path.paused_at_s = run.saved->paused_at_s;
+  return {};
+}
+
 // What the VM stage hands to the judge.
 struct Console {
   console::BootLog log;
@@ -229,48 +385,75 @@ struct Console {
 core::Result<Console> run_vm(BootRun& run) {
   const auto& spec = run.spec;
   const int deadline = spec::effective_deadline(spec);
-  vm::VmSpec vm_spec;
-  vm_spec.kernel = run.kernel.vmlinux;
+  vm::VmSpec vm_spec = machine_spec(run);
   vm_spec.initrd = run.initramfs.path;
-  vm_spec.cmdline = run.result.kernel_cmdline;
-  vm_spec.edu_devices = spec.devices;
-  vm_spec.accel = run.accel.accel;
-  vm_spec.clock = run.accel.accel == vm::Accel::kvm ? vm::Clock::real_time : spec.clock;
-  run.result.qemu_argv = vm::qemu_argv(vm_spec);
+  vm_spec.config_file = run.config;
   core::Command qemu;
-  qemu.argv = run.result.qemu_argv;
   qemu.log_path = run.result.dir / "console.log";
   qemu.timeout = std::chrono::seconds(120 + 2 * deadline);
   console::ConsoleParser parser;
+  std::optional<vm::Restore> restore;
+  if (run.saved) {
+    vm_spec = vm::restore_spec(vm_spec, *run.saved, run.config, run.scratch->path() / "qmp.sock");
+    auto listening = vm::Restore::listen(vm_spec.qmp_socket, run.saved->state);
+    if (!listening)
+      return std::unexpected(listening.error());
+    restore.emplace(std::move(*listening));
+    // The boot up to the saved state, as if this run had printed it.
+    qemu.log_preamble = run.saved->console;
+    for (const auto line : std::views::split(run.saved->console, '\n')) {
+      const std::string_view text(line.begin(), line.end());
+      if (text.empty())
+        continue;
+      if (run.env.console)
+        run.env.console(text);
+      parser.feed(text);
+    }
+  }
+  run.result.qemu_argv = vm::qemu_argv(vm_spec);
+  qemu.argv = run.result.qemu_argv;
   bool guest_deadline = false;
   run.result.host_before_qemu_s = seconds_since(run.started);
   run.env.progress(
       fmt::format("booting {}{} ({}{}), guest deadline {} s",
                   spec.name.empty() ? "" : spec.name + ": ", run.kernel.release, run.result.accel,
                   vm_spec.clock == vm::Clock::virtual_time ? ", virtual clock" : "", deadline));
+  if (restore)
+    restore->start();
   auto ran = run.env.runner.run(qemu, [&](std::string_view line) {
     if (run.env.console)
       run.env.console(line);
     parser.feed(line);
+    if (const auto at = line.find(k_pause_step); at != std::string_view::npos) {
+      const auto number = line.substr(at + k_pause_step.size());
+      long long ns = 0;
+      if (std::from_chars(number.data(), number.data() + number.size(), ns).ec == std::errc())
+        run.result.boot_path.pause_step_ns = ns;
+    }
     const auto& log = parser.log();
     // The guest has said all it will; power-off itself may wait for a
     // running probe (device_shutdown takes every device lock).
     if (!log.facts.empty() && log.facts.back().event == "poweroff")
       return proc::LineAction::stop;
-    if (log.last_time_s && *log.last_time_s > deadline + k_guest_grace_s) {
+    if (log.last_time_s && *log.last_time_s > k_sync_at_s + deadline + k_guest_grace_s) {
       guest_deadline = true;
       return proc::LineAction::stop;
     }
     return proc::LineAction::keep_going;
   });
+  if (restore) {
+    auto resumed = restore->finish();
+    if (!ran)
+      return std::unexpected(ran.error());
+    if (!resumed)
+      return std::unexpected(core::with_context(
+          resumed.error(), fmt::format("restoring {} (QEMU {}): {}", run.saved->dir.string(),
+                                       how_qemu_ended(*ran), ran->tail)));
+    run.result.boot_path.restore_s = restore->resume_wall_s();
+  }
   if (!ran)
     return std::unexpected(ran.error());
   return Console{parser.log(), *ran, ran->timed_out || guest_deadline};
-}
-
-std::string how_qemu_ended(const proc::ProcessResult& qemu) {
-  return qemu.signal ? fmt::format("signal {}", qemu.signal)
-                     : fmt::format("exit {}", qemu.exit_code);
 }
 
 // What only a live boot can get wrong around the kernel: the running kernel
@@ -357,9 +540,11 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
   }
   if (auto done = timed(run, "module_build", build_modules); !done)
     return fail(done.error());
+  if (auto done = timed(run, "accel", pick_accel); !done)
+    return fail(done.error());
   if (auto done = timed(run, "image", build_image); !done)
     return fail(done.error());
-  if (auto done = timed(run, "accel", pick_accel); !done)
+  if (auto done = timed(run, "state", prepare_state); !done)
     return fail(done.error());
   const auto booting = Clock::now();
   auto console = run_vm(run);

@@ -380,6 +380,9 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
   if (auto ok = check_exports(o.exports); !ok)
     return std::unexpected(ok.error());
   auto cases = suite::filter_cases(loaded->cases, o.filter);
+  if (o.fresh_boot)
+    for (auto& c : cases)
+      c.spec.fresh_boot = true;
   if (cases.empty())
     return std::unexpected(core::Error{
         core::ErrorKind::usage, fmt::format("--filter '{}' matches none of the {} cases of {}",

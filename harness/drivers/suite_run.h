@@ -69,8 +69,9 @@ struct SuiteRequest {
   int repeat = 1;
   int retries = 0;
   bool fail_fast = false;
-  std::string shard;     // --shard I/N or auto ("": the whole suite)
-  std::string durations; // --durations: an earlier summary.json, to balance shards
+  std::string shard;       // --shard I/N or auto ("": the whole suite)
+  std::string durations;   // --durations: an earlier summary.json, to balance shards
+  bool fresh_boot = false; // --fresh-boot: every case boots from scratch
   Exports exports;
 };
 

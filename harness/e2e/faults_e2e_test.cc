@@ -22,7 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs probegate -v (which prints each child's pid) and notes the first
+// Runs probegate -v (which prints each child's pid) and notes the last
 // QEMU's pid; with `kill_when`, SIGKILLs that QEMU from outside once the
 // output shows that text ("" = as soon as QEMU started).
 struct WatchedRun {
@@ -43,8 +43,10 @@ WatchedRun run_watching_qemu(const std::vector<std::string>& args,
   pid_t& qemu = out.qemu;
   auto ran = runner->run(command, [&](std::string_view line) {
     out.output.append(line).push_back('\n');
-    if (!qemu)
-      qemu = e2e::qemu_pid(line);
+    // The last QEMU started: a boot that first saves its group's state
+    // starts two (docs/CONTRACTS.md "Boot once, restore per case").
+    if (const pid_t started = e2e::qemu_pid(line))
+      qemu = started;
     // Mid-boot: the guest's udevd runs (its agent fact on the console).
     // The kill comes from outside probegate.
     if (qemu && kill_when && !out.killed && line.find(*kill_when) != std::string_view::npos) {

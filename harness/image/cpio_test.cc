@@ -91,6 +91,22 @@ TEST(RunLayer, CarriesTheRunParameters) {
             std::string::npos);
   EXPECT_EQ(find("etc/udev/udev.conf"), "<missing>") << "the package's udev.conf stays";
   EXPECT_EQ(find("etc/probegate/run.env").find("PG_UDEVD"), std::string::npos);
+  EXPECT_EQ(find("etc/probegate/run.env").find("PG_SYNC_NS"), std::string::npos)
+      << "no sync point without pgagent";
+  spec.sync_ns = 10'000'000'000;
+  EXPECT_NE(
+      data_of(run_layer_entries(spec), "etc/probegate/run.env").find("PG_SYNC_NS=10000000000\n"),
+      std::string::npos);
+}
+
+// The image a saved state boots holds nothing of any case: pgagent alone.
+TEST(AgentLayer, HoldsPgagentAndNoCaseFile) {
+  const auto entries = agent_layer_entries("\x7f"
+                                           "ELF");
+  EXPECT_EQ(data_of(entries, "etc/probegate/pgagent.ko"), "\x7f"
+                                                          "ELF");
+  EXPECT_EQ(data_of(entries, "etc/probegate/run.env"), "<missing>");
+  EXPECT_EQ(entries.size(), 3U); // etc, etc/probegate, the module
 }
 
 TEST(RunLayer, CarriesUdevdSettingsThroughTheirChannels) {

@@ -63,6 +63,10 @@ std::vector<std::string> list_lines(std::string_view text) {
   return out;
 }
 
+std::vector<CpioEntry> agent_layer_entries(const std::string& agent_module) {
+  return {dir("etc"), dir("etc/probegate"), file("etc/probegate/pgagent.ko", agent_module)};
+}
+
 std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
   std::string env = "# written by probegate for this run\n";
   env += fmt::format("PG_DEVICES={}\nPG_DEADLINE={}\nPG_SETTLE_TIMEOUT={}\nPG_LOAD={}\n",
@@ -70,6 +74,8 @@ std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec) {
                      spec.agent_modprobe ? "modprobe" : "udev");
   if (!spec.inject.empty())
     env += fmt::format("PG_INJECT={}\n", spec.inject);
+  if (spec.sync_ns > 0)
+    env += fmt::format("PG_SYNC_NS={}\n", spec.sync_ns);
   // Words without spaces or quotes (spec::udev_settings makes them).
   if (!spec.udevd_args.empty())
     env += fmt::format("PG_UDEVD_ARGS='{}'\n", fmt::join(spec.udevd_args, " "));
@@ -249,10 +255,14 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite, bool 
   if (udev == 0)
     return core::infra_error("Debian {} names no udev package with a numeric version among {}",
                              suite, fmt::join(debs, " "));
+  // The memo's four lines; since the systemd flavour came, a three-line
+  // writer here made every warm boot ask apt again (~2 s) and dropped the
+  // systemd version.
+  const int systemd_version = systemd ? deb_major_version(debs, "systemd") : 0;
   auto remember = [&](const fs::path& layer) -> core::Result<BaseLayer> {
-    (void)core::write_file_atomic(last,
-                                  fmt::format("{}\n{}\n{}\n", images_key, layer.string(), udev));
-    return BaseLayer{layer, udev};
+    (void)core::write_file_atomic(
+        last, fmt::format("{}\n{}\n{}\n{}\n", images_key, layer.string(), udev, systemd_version));
+    return BaseLayer{layer, udev, systemd_version};
   };
   if (fs::exists(out))
     return remember(out);

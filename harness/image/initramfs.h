@@ -38,10 +38,17 @@ struct RunLayerSpec {
   // systemd's own); udevd_env goes into a drop-in of systemd-udevd.service.
   bool systemd = false;
   std::optional<int> device_timeout_s;
+  // The guest time to start udevd at (PG_SYNC_NS; 0: at once).
+  std::int64_t sync_ns = 0;
 };
 
-// Pure: the files of the per-run layer.
+// Pure: the files of the per-run layer: in the image when the kernel has
+// slowprobe built in, else one cpio archive the agent reads from fw_cfg.
 std::vector<CpioEntry> run_layer_entries(const RunLayerSpec& spec);
+// Pure: the last layer of an image whose agent takes its case's files from
+// fw_cfg after its pause point: pgagent.ko alone. A saved state's boot and a
+// fresh boot of any case of its group boot the same image.
+std::vector<CpioEntry> agent_layer_entries(const std::string& agent_module);
 
 // A finished initramfs: the concatenated layers and where each came from.
 struct Initramfs {

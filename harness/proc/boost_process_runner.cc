@@ -76,8 +76,12 @@ class OutputCollector {
 public:
   OutputCollector(const core::Command& command, const LineSink& sink)
       : m_sink(sink), m_log_path(command.log_path) {
-    if (!m_log_path.empty())
+    if (!m_log_path.empty()) {
       m_log.open(partial_path(), std::ios::binary | std::ios::trunc);
+      m_log.write(command.log_preamble.data(),
+                  static_cast<std::streamsize>(command.log_preamble.size()));
+      m_logged = command.log_preamble.size();
+    }
   }
   // A log that never became whole (the child could not start, the run was
   // interrupted, the disk filled) is not left half-written.

@@ -109,13 +109,22 @@ nlohmann::json to_json(const RunResult& r) {
       {"kernel_cmdline", r.kernel_cmdline},
       {"qemu_argv", r.qemu_argv},
       {"qemu_command",
-       r.qemu_argv.empty() ? "" : core::to_shell(core::Command{r.qemu_argv, {}, {}, {}, {}})},
+       r.qemu_argv.empty() ? "" : core::to_shell(core::Command{r.qemu_argv, {}, {}, {}, {}, {}})},
       {"accel", r.accel},
       {"accel_reason", r.accel_reason},
       {"accel_probe_bound_s",
        r.accel_probe_bound_s ? nlohmann::json(*r.accel_probe_bound_s) : nlohmann::json(nullptr)},
       {"stage_s", r.stage_s},
       {"host_before_qemu_s", r.host_before_qemu_s},
+      {"boot_path",
+       {{"restored", r.boot_path.restored},
+        {"state_key", r.boot_path.state_key},
+        {"state_bytes", r.boot_path.state_bytes},
+        {"state_made", r.boot_path.state_made},
+        {"paused_at_s", r.boot_path.paused_at_s},
+        {"restore_s", r.boot_path.restore_s},
+        {"pause_step_ns", r.boot_path.pause_step_ns ? nlohmann::json(*r.boot_path.pause_step_ns)
+                                                    : nlohmann::json(nullptr)}}},
       {"wall_s", r.wall_s},
       {"error", r.error},
   };
@@ -232,6 +241,16 @@ core::Result<RunResult> result_from_json(const nlohmann::json& j) {
   r.accel_probe_bound_s = maybe<double>(j, "accel_probe_bound_s");
   r.stage_s = field<std::map<std::string, double>>(j, "stage_s");
   r.host_before_qemu_s = field<double>(j, "host_before_qemu_s");
+  if (j.contains("boot_path")) { // absent in results older than the saved states
+    const auto& b = j.at("boot_path");
+    r.boot_path = {.restored = field<bool>(b, "restored"),
+                   .state_key = field<std::string>(b, "state_key"),
+                   .state_bytes = field<std::uintmax_t>(b, "state_bytes"),
+                   .state_made = field<bool>(b, "state_made"),
+                   .paused_at_s = field<double>(b, "paused_at_s"),
+                   .restore_s = field<double>(b, "restore_s"),
+                   .pause_step_ns = maybe<long long>(b, "pause_step_ns")};
+  }
   r.wall_s = field<double>(j, "wall_s");
   r.error = field<std::string>(j, "error");
   return r;

@@ -15,6 +15,22 @@
 
 namespace probegate::report {
 
+// How the guest got to its agent's sync point
+// (docs/CONTRACTS.md "Boot once, restore per case"): booted from scratch, or
+// restored from a saved state that one boot of its group made.
+struct BootPath {
+  bool restored = false;
+  std::string state_key; // cache entry states/<key>; empty on a fresh boot
+  std::uintmax_t state_bytes = 0;
+  bool state_made = false; // this run booted the group and saved it
+  double paused_at_s = 0;  // guest uptime at the saved pause point
+  double restore_s = 0;    // wall from QEMU's start to the guest running again
+  // How far QEMU 7.2 moved the virtual clock while the guest stopped at its
+  // pause point (pgagent's line): restores of one saved state all report
+  // the same; a fresh boot never stops.
+  std::optional<long long> pause_step_ns;
+};
+
 // Everything about one finished (or failed) run: the one model every writer
 // (result.json, terminal summary; later JUnit, HTML) renders.
 struct RunResult {
@@ -32,6 +48,7 @@ struct RunResult {
   std::optional<double> accel_probe_bound_s; // the KVM probe's bound, when one decided
   std::map<std::string, double> stage_s;     // fetch, module_build, image, accel, boot
   double host_before_qemu_s = 0;
+  BootPath boot_path;
   double wall_s = 0;
   std::string error; // the infrastructure error, when verdict is error
   std::filesystem::path dir;

@@ -290,6 +290,15 @@ std::vector<OptionDef> make_table() {
       .get = [](const RunSpec& s) { return yes_no(s.keep_initramfs); },
   });
   t.push_back({
+      .key = "fresh_boot",
+      .flag = "--fresh-boot",
+      .help = "Boot every case from scratch instead of restoring its group's saved state",
+      .type = OptionType::yes_no,
+      .cli_switch = true,
+      .set = [](RunSpec& s, const OptionValue& v) { s.fresh_boot = v.yes; },
+      .get = [](const RunSpec& s) { return yes_no(s.fresh_boot); },
+  });
+  t.push_back({
       .key = "inject_fault",
       .flag = "--inject-fault",
       .help = "Break the run on purpose, to test probegate itself",

@@ -52,6 +52,7 @@ struct RunSpec {
   vm::Clock clock = vm::Clock::virtual_time;
   std::optional<int> deadline_s; // guest seconds; unset: derived
   bool keep_initramfs = false;   // copy the image into the run directory
+  bool fresh_boot = false;       // boot from scratch, never from a saved state
   bool expect_capacity = false;  // expect_bound: capacity (see predicted_capacity)
   Fault inject_fault = Fault::none;
   // The guest's user space: debian:<suite>, or `kernel` for the suite the

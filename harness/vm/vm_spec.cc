@@ -1,9 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "vm/vm_spec.h"
 
+#include <cstdlib>
+#include <filesystem>
 #include <fmt/core.h>
+#include <ranges>
+#include <string_view>
 
 namespace probegate::vm {
+
+namespace {
+
+// QEMU's option syntax doubles a comma inside a value.
+std::string option_value(const std::filesystem::path& path) {
+  std::string out;
+  for (char c : path.string()) {
+    out += c;
+    if (c == ',')
+      out += ',';
+  }
+  return out;
+}
+
+} // namespace
+
+std::string qemu_identity(const QemuProfile& profile) {
+  namespace fs = std::filesystem;
+  const char* path = std::getenv("PATH");
+  for (const auto dir : std::views::split(std::string_view(path ? path : "/usr/bin"), ':')) {
+    const fs::path candidate = fs::path(std::string_view(dir.begin(), dir.end())) / profile.binary;
+    std::error_code ec;
+    const auto size = fs::file_size(candidate, ec);
+    if (ec)
+      continue;
+    const auto time = fs::last_write_time(candidate, ec).time_since_epoch().count();
+    return fmt::format("{} {} {}", candidate.string(), size, time);
+  }
+  return profile.binary;
+}
 
 std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profile) {
   const bool kvm = spec.accel == Accel::kvm;
@@ -41,6 +75,20 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
                            "-append", spec.cmdline});
   for (int i = 0; i < spec.edu_devices; ++i)
     argv.insert(argv.end(), {"-device", profile.test_device});
+  // Guest-visible: the same on every boot. A guest panic notification is
+  // ignored (the console says it) unless the guest is meant to stop there.
+  argv.insert(argv.end(), {"-device", "pvpanic", "-action",
+                           spec.guest_can_pause ? "panic=pause" : "panic=none"});
+  if (!spec.config_file.empty())
+    argv.insert(argv.end(), {"-fw_cfg", fmt::format("name={},file={}", k_config_fw_cfg,
+                                                    option_value(spec.config_file))});
+  if (!spec.qmp_socket.empty())
+    argv.insert(argv.end(),
+                {"-chardev",
+                 fmt::format("socket,id=qmp,path={},server=off", option_value(spec.qmp_socket)),
+                 "-mon", "chardev=qmp,mode=control"});
+  if (spec.incoming)
+    argv.insert(argv.end(), {"-incoming", "defer"});
   return argv;
 }
 

@@ -22,7 +22,18 @@ struct VmSpec {
   Clock clock = Clock::virtual_time;
   int memory_mb = 512;
   int cpus = 1; // icount needs one vCPU (docs/FACTS.md "The virtual clock")
+  // Boot once, restore per case (docs/CONTRACTS.md "Boot once, restore per case").
+  // Every boot has the pvpanic device, so that a fresh boot and a restored
+  // one run on the same machine; only a boot that makes a saved state lets
+  // the guest stop itself through it.
+  bool guest_can_pause = false;
+  std::filesystem::path config_file; // fw_cfg opt/probegate/run.cpio, read by pgagent
+  std::filesystem::path qmp_socket;  // QEMU connects here (vm::Qmp listens)
+  bool incoming = false;             // wait for a saved state (QMP migrate-incoming)
 };
+
+// The fw_cfg file the guest's pgagent module serves as /proc/probegate-config.
+inline constexpr const char* k_config_fw_cfg = "opt/probegate/run.cpio";
 
 // Machine quirks as data, not ifs (kunit's QemuArchParams): the one x86_64
 // profile that boots Debian kernels fastest under TCG (docs/FACTS.md "Fastest boot under TCG").
@@ -35,5 +46,9 @@ struct QemuProfile {
 };
 
 std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profile = {});
+
+// The QEMU binary that would run: its path on $PATH, size and time, for
+// cache keys of what it made (a saved state restores only into the same QEMU).
+std::string qemu_identity(const QemuProfile& profile = {});
 
 } // namespace probegate::vm

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "vm/accel.h"
+#include "vm/saved_state.h"
 #include "vm/vm_spec.h"
 
 #include <algorithm>
@@ -52,8 +53,46 @@ TEST(QemuArgv, TcgVirtualClockBootsPvhWithQboot) {
                                           "-device",
                                           "edu",
                                           "-device",
-                                          "edu"};
+                                          "edu",
+                                          "-device",
+                                          "pvpanic",
+                                          "-action",
+                                          "panic=none"};
   EXPECT_EQ(argv, expected);
+}
+
+// A restore runs the machine that saved the state: the same argv up to the
+// guest-invisible parts (what a panic does, the case's fw_cfg file, QMP and
+// -incoming), so a saved state never meets other hardware.
+TEST(QemuArgv, RestoreDiffersFromTheSavingBootOnlyOutsideTheGuest) {
+  auto saving = two_devices();
+  saving.guest_can_pause = true;
+  saving.config_file = "/s/empty.cpio";
+  saving.qmp_socket = "/s/save.qmp";
+  const SavedState saved{.dir = "/c/states/k",
+                         .state = "/c/states/k/state",
+                         .initramfs = "/r/initramfs.img",
+                         .console = {},
+                         .bytes = 0,
+                         .sha256 = {},
+                         .paused_at_s = 0,
+                         .save_wall_s = 0};
+  const auto restore = restore_spec(saving, saved, "/run/a,b/run.cpio", "/run/qmp.sock");
+  const auto before = qemu_argv(saving);
+  const auto after = qemu_argv(restore);
+  auto guest_side = [](std::vector<std::string> argv) {
+    for (const char* option : {"-action", "-fw_cfg", "-chardev", "-mon", "-incoming"})
+      if (auto at = std::ranges::find(argv, option); at != argv.end())
+        argv.erase(at, at + 2);
+    return argv;
+  };
+  EXPECT_EQ(guest_side(before), guest_side(after));
+  EXPECT_NE(std::ranges::find(before, "panic=pause"), before.end());
+  EXPECT_NE(std::ranges::find(after, "defer"), after.end());
+  // QEMU's option syntax: a comma inside a value is doubled.
+  EXPECT_NE(std::ranges::find(after, "name=opt/probegate/run.cpio,file=/run/a,,b/run.cpio"),
+            after.end());
+  EXPECT_NE(std::ranges::find(after, "socket,id=qmp,path=/run/qmp.sock,server=off"), after.end());
 }
 
 TEST(QemuArgv, KvmAndRealClockHaveNoIcount) {

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# Boot once, restore per case (issue 13), measured side by side in one run
+# on warm caches (prints figures, asserts nothing):
+#   - one knob case (2 devices, 4000 ms probes, udev timeout 3), restored
+#     and fresh, interleaved;
+#   - udev's real default (180 s) against two 200 s probes, restored;
+#   - suites/knobs.yaml --jobs 2, restored and fresh.
+# Writes the figures as JSON to OUT (default: stdout) for bench/compare.sh.
+# Usage: bench/restore.sh [path/to/probegate] [runs] [OUT.json]
+set -euo pipefail
+
+pg=${1:-build/release/harness/probegate}
+runs=${2:-3}
+out=${3:-/dev/stdout}
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+knob_case=(--kernel debian:6.1 --devices 2 --probe-delay-ms 4000 --probe-kthread
+  --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes)
+default_timeout=(--kernel debian:6.1 --devices 2 --probe-delay-ms 200000
+  --udev-timeout 180)
+
+now() { date +%s.%N; }
+secs() { # command... -> wall seconds
+  local t0 t1
+  t0=$(now)
+  "$@" >/dev/null 2>&1 || true
+  t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
+mean() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print(sum(v)/len(v))' "$@"; }
+
+# Warm every cache the runs use, saved states included.
+"$pg" run "$here/suites/knobs.yaml" --jobs 2 --results "$work/warm" >/dev/null 2>&1
+"$pg" boot "${default_timeout[@]}" --results "$work/warm" >/dev/null 2>&1
+
+restored=() fresh=() long=()
+for i in $(seq "$runs"); do
+  restored+=("$(secs "$pg" boot "${knob_case[@]}" --results "$work/r$i")")
+  fresh+=("$(secs "$pg" boot "${knob_case[@]}" --fresh-boot --results "$work/f$i")")
+  long+=("$(secs "$pg" boot "${default_timeout[@]}" --results "$work/l$i")")
+done
+suite_restored=$(secs "$pg" run "$here/suites/knobs.yaml" --jobs 2 --results "$work/sr")
+suite_fresh=$(secs "$pg" run "$here/suites/knobs.yaml" --jobs 2 --fresh-boot --results "$work/sf")
+
+python3 - "$out" "$runs" "$(mean "${restored[@]}")" "$(mean "${fresh[@]}")" \
+  "$(mean "${long[@]}")" "$suite_restored" "$suite_fresh" <<'PY'
+import json, sys
+out, runs, restored, fresh, long, suite_r, suite_f = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+figures = {
+    "runs": runs,
+    "knob_case_restored_s": round(restored, 3),
+    "knob_case_fresh_s": round(fresh, 3),
+    "default_timeout_restored_s": round(long, 3),
+    "knobs_suite_restored_s": round(suite_r, 3),
+    "knobs_suite_fresh_s": round(suite_f, 3),
+    "fresh_over_restored": round(fresh / restored, 2),
+    "suite_fresh_over_restored": round(suite_f / suite_r, 2),
+}
+with open(out, "w") as f:
+    json.dump(figures, f, indent=2)
+    f.write("\n")
+PY

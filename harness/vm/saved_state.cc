@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "vm/saved_state.h"
+
+#include "core/command.h"
+#include "core/files.h"
+
+#include <charconv>
+#include <fmt/core.h>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace probegate::vm {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view k_pause_fact = "probegate: event=pause-point";
+
+// "[    2.071234] probegate: ..." -> 2.071234
+std::optional<double> console_time(std::string_view line) {
+  const auto open = line.find('[');
+  const auto close = line.find(']');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open)
+    return std::nullopt;
+  auto number = line.substr(open + 1, close - open - 1);
+  number.remove_prefix(std::min(number.find_first_not_of(' '), number.size()));
+  double value = 0;
+  const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc() || end != number.data() + number.size())
+    return std::nullopt;
+  return value;
+}
+
+double seconds_since(SteadyClock::time_point start) {
+  return std::chrono::duration<double>(SteadyClock::now() - start).count();
+}
+
+// A state verified in this process is not hashed again (one per group and run).
+std::mutex g_verified_mutex;
+std::set<fs::path> g_verified;
+
+// QMP on a thread beside the console reader; on failure it ends QEMU.
+core::Status run_qmp_side(Qmp& qmp, const std::function<core::Status(Qmp&)>& steps) {
+  if (auto done = qmp.accept(30s); !done)
+    return done;
+  auto done = steps(qmp);
+  if (!done)
+    (void)qmp.execute("quit", nullptr, 5s);
+  return done;
+}
+
+} // namespace
+
+std::optional<SavedState> load_saved_state(const fs::path& dir) {
+  auto text = core::read_file(dir / "state.json");
+  if (!text)
+    return std::nullopt;
+  const auto json = nlohmann::json::parse(*text, nullptr, false);
+  if (json.is_discarded() || !json.is_object())
+    return std::nullopt;
+  SavedState saved;
+  saved.dir = dir;
+  saved.state = dir / "state";
+  saved.initramfs = dir / "initramfs.img";
+  saved.bytes = json.value("bytes", std::uintmax_t{0});
+  saved.sha256 = json.value("sha256", "");
+  saved.paused_at_s = json.value("paused_at_s", 0.0);
+  saved.save_wall_s = json.value("save_wall_s", 0.0);
+  auto console = core::read_file(dir / "console.log");
+  if (!console)
+    return std::nullopt;
+  saved.console = std::move(*console);
+  std::error_code ec;
+  if (fs::file_size(saved.state, ec) != saved.bytes || ec || !fs::exists(saved.initramfs))
+    return std::nullopt;
+  std::lock_guard lock(g_verified_mutex);
+  if (!g_verified.contains(dir)) {
+    auto sum = core::sha256_file(saved.state);
+    if (!sum || *sum != saved.sha256)
+      return std::nullopt;
+    g_verified.insert(dir);
+  }
+  return saved;
+}
+
+core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, const fs::path& dir,
+                                    const fs::path& scratch) {
+  const auto started = SteadyClock::now();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return core::infra_error("cannot create {}: {}", dir.string(), ec.message());
+  SavedState saved;
+  saved.dir = dir;
+  saved.state = dir / "state";
+  saved.initramfs = dir / "initramfs.img";
+  fs::copy_file(spec.initrd, saved.initramfs, fs::copy_options::overwrite_existing, ec);
+  if (ec)
+    return core::infra_error("cannot copy {}: {}", spec.initrd.string(), ec.message());
+  spec.initrd = saved.initramfs;
+  spec.guest_can_pause = true;
+  spec.qmp_socket = scratch / "save.qmp";
+  auto qmp = Qmp::listen(spec.qmp_socket);
+  if (!qmp)
+    return std::unexpected(qmp.error());
+
+  core::Status qmp_status;
+  const fs::path partial = saved.state.string() + ".partial";
+  std::thread side([&] {
+    qmp_status = run_qmp_side(*qmp, [&](Qmp& q) -> core::Status {
+      // The agent stops the guest at its pause point (pvpanic, panic=pause).
+      if (auto stopped = q.wait_event("STOP", 10min); !stopped)
+        return std::unexpected(stopped.error());
+      for (auto [command, arguments] :
+           std::initializer_list<std::pair<const char*, nlohmann::json>>{
+               {"migrate-set-capabilities",
+                {{"capabilities", {{{"capability", "events"}, {"state", true}}}}}},
+               // The default bandwidth limit triples the save's time.
+               {"migrate-set-parameters", {{"max-bandwidth", 53687091200LL}}},
+               {"migrate", {{"uri", "exec:cat > " + core::shell_quote(partial.string())}}}})
+        if (auto done = q.execute(command, arguments); !done)
+          return std::unexpected(done.error());
+      if (auto done = q.wait_migration(2min); !done)
+        return done;
+      (void)q.execute("quit", nullptr, 5s); // QEMU may end before it answers
+      return {};
+    });
+  });
+  core::Command qemu;
+  qemu.argv = qemu_argv(spec);
+  qemu.timeout = 15min;
+  std::string console;
+  auto ran = runner.run(qemu, [&](std::string_view line) {
+    console.append(line).push_back('\n');
+    if (line.find(k_pause_fact) != std::string_view::npos)
+      saved.paused_at_s = console_time(line).value_or(0);
+    return proc::LineAction::keep_going;
+  });
+  qmp->cancel(); // QEMU has ended: a wait for its connection is over
+  side.join();
+  if (!ran)
+    return std::unexpected(ran.error());
+  if (!qmp_status)
+    return std::unexpected(core::with_context(
+        qmp_status.error(), fmt::format("saving the booted guest (QEMU {}): {}",
+                                        ran->signal ? fmt::format("signal {}", ran->signal)
+                                                    : fmt::format("exit {}", ran->exit_code),
+                                        ran->tail)));
+  fs::rename(partial, saved.state, ec);
+  if (ec)
+    return core::infra_error("cannot rename {}: {}", partial.string(), ec.message());
+  saved.bytes = fs::file_size(saved.state, ec);
+  auto sum = core::sha256_file(saved.state);
+  if (!sum)
+    return std::unexpected(sum.error());
+  saved.sha256 = *sum;
+  saved.console = std::move(console);
+  saved.save_wall_s = seconds_since(started);
+  if (auto written = core::write_file_atomic(dir / "console.log", saved.console); !written)
+    return std::unexpected(written.error());
+  const nlohmann::json meta{{"bytes", saved.bytes},
+                            {"sha256", saved.sha256},
+                            {"paused_at_s", saved.paused_at_s},
+                            {"save_wall_s", saved.save_wall_s},
+                            {"qemu_argv", qemu.argv}};
+  if (auto written = core::write_file_atomic(dir / "state.json", meta.dump(2) + "\n"); !written)
+    return std::unexpected(written.error());
+  std::lock_guard lock(g_verified_mutex);
+  g_verified.insert(dir);
+  return saved;
+}
+
+VmSpec restore_spec(VmSpec spec, const SavedState& saved, const fs::path& config,
+                    const fs::path& qmp_socket) {
+  spec.initrd = saved.initramfs;
+  spec.config_file = config;
+  spec.qmp_socket = qmp_socket;
+  spec.incoming = true;
+  return spec;
+}
+
+core::Result<Restore> Restore::listen(const fs::path& socket, const fs::path& state) {
+  auto qmp = Qmp::listen(socket);
+  if (!qmp)
+    return std::unexpected(qmp.error());
+  return Restore(std::move(*qmp), state);
+}
+
+Restore::~Restore() {
+  if (m_qmp)
+    m_qmp->cancel();
+  if (m_thread && m_thread->joinable())
+    m_thread->join();
+}
+
+void Restore::start() {
+  m_thread = std::make_unique<std::thread>([this] {
+    const auto started = SteadyClock::now();
+    m_status = run_qmp_side(*m_qmp, [&](Qmp& q) -> core::Status {
+      for (auto [command, arguments] :
+           std::initializer_list<std::pair<const char*, nlohmann::json>>{
+               {"migrate-set-capabilities",
+                {{"capabilities", {{{"capability", "events"}, {"state", true}}}}}},
+               {"migrate-incoming", {{"uri", "exec:cat " + core::shell_quote(m_state.string())}}}})
+        if (auto done = q.execute(command, arguments); !done)
+          return std::unexpected(done.error());
+      if (auto done = q.wait_migration(2min); !done)
+        return done;
+      if (auto done = q.execute("cont"); !done)
+        return std::unexpected(done.error());
+      m_resume_wall_s = seconds_since(started);
+      return {};
+    });
+  });
+}
+
+core::Status Restore::finish() {
+  m_qmp->cancel();
+  if (m_thread && m_thread->joinable())
+    m_thread->join();
+  return m_status;
+}
+
+} // namespace probegate::vm

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#pragma once
+
+#include "core/error.h"
+#include "proc/process_runner.h"
+#include "vm/qmp.h"
+#include "vm/vm_spec.h"
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace probegate::vm {
+
+// A guest booted up to the agent's pause point and saved there
+// (docs/CONTRACTS.md "Boot once, restore per case"): one directory in the
+// cache, published whole or not at all.
+struct SavedState {
+  std::filesystem::path dir;
+  std::filesystem::path state;     // QEMU's migration stream
+  std::filesystem::path initramfs; // what it booted; every restore names it again
+  std::string console;             // the console up to the pause, ends with a newline
+  std::uintmax_t bytes = 0;        // of `state`
+  std::string sha256;              // of `state`, checked before the first use per process
+  double paused_at_s = 0;          // guest uptime of the agent's snapshot-pause fact
+  double save_wall_s = 0;          // the boot and the save, when it was made
+};
+
+// Reads dir/state.json and checks the state file's size (cheap) and, once
+// per process and directory, its SHA-256. nullopt: absent or damaged
+// (then the caller rebuilds it; a damaged state is never restored).
+std::optional<SavedState> load_saved_state(const std::filesystem::path& dir);
+
+// Boots `spec` (guest_can_pause is set here) and saves the guest when it
+// stops itself, into `dir` (state, initramfs.img copied from spec.initrd,
+// console.log, state.json). `scratch`: where the QMP socket lives.
+core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec,
+                                    const std::filesystem::path& dir,
+                                    const std::filesystem::path& scratch);
+
+// The argv of a restore of `saved`: that of the boot that saved it, with the
+// case's fw_cfg file, a QMP socket and -incoming. `spec` must be the boot's.
+VmSpec restore_spec(VmSpec spec, const SavedState& saved, const std::filesystem::path& config,
+                    const std::filesystem::path& qmp_socket);
+
+// Drives one restore over QMP beside the console reader: takes QEMU's
+// connection, loads the saved state and resumes the guest. Its error (if
+// any) is read after QEMU ended; on failure it ends QEMU with `quit`.
+class Restore {
+public:
+  static core::Result<Restore> listen(const std::filesystem::path& socket,
+                                      const std::filesystem::path& state);
+  Restore(Restore&&) = default;
+  Restore& operator=(Restore&&) = delete;
+  ~Restore();
+  // Starts the QMP side; call right before QEMU starts.
+  void start();
+  // Joins; the first error of the QMP side.
+  core::Status finish();
+  // Wall time from start() to the guest running again.
+  double resume_wall_s() const { return m_resume_wall_s; }
+
+private:
+  Restore(Qmp qmp, std::filesystem::path state)
+      : m_qmp(std::make_unique<Qmp>(std::move(qmp))), m_state(std::move(state)) {}
+  std::unique_ptr<Qmp> m_qmp;
+  std::filesystem::path m_state;
+  std::unique_ptr<std::thread> m_thread;
+  core::Status m_status;
+  double m_resume_wall_s = 0;
+};
+
+} // namespace probegate::vm
