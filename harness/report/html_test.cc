@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include "console/boot_log.h"
 #include "report/html.h"
 #include "report/timeline.h"
 
@@ -63,6 +64,24 @@ double attribute(const std::string& svg, const std::string& element, const std::
   const std::regex re(element + "[^>]*? " + attr + "=\"([0-9.]+)\"");
   EXPECT_TRUE(std::regex_search(svg, m, re)) << element << " " << attr;
   return m.empty() ? -1 : std::stod(m[1]);
+}
+
+// A boot with a sync point starts udevd at guest 10 s: the axis starts at
+// the whole second before it, not at 0 (eight idle seconds drawn for nothing).
+TEST(Timeline, StartsAtTheSyncPoint) {
+  auto log = sync_kill_log();
+  EXPECT_EQ(make_timeline(sync_kill_run(), log).start_s, 0) << "no sync point: from 0";
+  console::ConsoleParser parser;
+  parser.feed("[    1.750000] probegate: event=pause-point");
+  parser.feed("[    9.989315] probegate: event=synced");
+  parser.feed("[   10.009803] probegate: event=udevd-started pid=90");
+  parser.feed("[   18.527685] probegate: event=poweroff");
+  const auto t = make_timeline(sync_kill_run(), parser.log());
+  EXPECT_EQ(t.start_s, 9);
+  const auto svg = timeline_svg(t);
+  EXPECT_NE(svg.find(">9 s</text>"), std::string::npos) << svg;
+  EXPECT_EQ(svg.find(">0 s</text>"), std::string::npos) << svg;
+  EXPECT_GT(attribute(svg, "<line class=\"mark udevd\"", "x1"), 170 + 10) << svg;
 }
 
 TEST(Timeline, DrawsTheKillLeftOfTheProbesEnd) {

@@ -4,6 +4,7 @@
 #include "report/session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 
 namespace probegate::report {
@@ -68,6 +69,8 @@ Timeline make_timeline(const RunResult& run, const console::BootLog& log) {
   }
   t.deadline_s = spec::effective_deadline(run.spec);
   t.end_s = log.last_time_s.value_or(0);
+  if (const auto synced = fact_time(log, "synced"))
+    t.start_s = std::floor(*synced);
   return t;
 }
 
@@ -76,9 +79,10 @@ namespace {
 constexpr double k_width = 960, k_left = 170, k_right = 20, k_row = 22, k_top = 70;
 
 struct Scale {
+  double t0 = 0;
   double t1 = 1;
   double x(double t) const {
-    return k_left + std::clamp(t, 0.0, t1) / t1 * (k_width - k_left - k_right);
+    return k_left + std::clamp(t - t0, 0.0, t1 - t0) / (t1 - t0) * (k_width - k_left - k_right);
   }
 };
 
@@ -94,7 +98,8 @@ std::string timeline_svg(const Timeline& t) {
     last = std::max(last, p.end_s.value_or(p.start_s));
   if (t.udev_window_end_s && *t.udev_window_end_s < last * 2)
     last = std::max(last, *t.udev_window_end_s + 1);
-  const Scale s{.t1 = std::max(1.0, last * 1.05)};
+  const double span = std::max(1.0, (last - t.start_s) * 1.05);
+  const Scale s{.t0 = t.start_s, .t1 = t.start_s + span};
   const double height = k_top + k_row * static_cast<double>(t.probes.size() + 1) + 40;
   std::string out = fmt::format(
       "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
@@ -117,10 +122,10 @@ std::string timeline_svg(const Timeline& t) {
                        clipped ? fmt::format(" (ends at {:.1f} s →)", *t.udev_window_end_s) : "");
   }
   // The axis, a tick per sensible step.
-  const double step = s.t1 <= 12 ? 1 : s.t1 <= 60 ? 5 : s.t1 <= 240 ? 20 : 60;
+  const double step = span <= 12 ? 1 : span <= 60 ? 5 : span <= 240 ? 20 : 60;
   out += fmt::format("<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\"/>\n", k_left,
                      bottom, k_width - k_right);
-  for (double v = 0; v <= s.t1; v += step)
+  for (double v = s.t0; v <= s.t1; v += step)
     out += fmt::format("<text class=\"tick\" x=\"{:.1f}\" y=\"{:.1f}\">{:g} s</text>\n", s.x(v),
                        bottom + 16, v);
   for (size_t i = 0; i < t.probes.size(); ++i) {

@@ -35,6 +35,10 @@ struct Timeline {
   std::string udev_window_label;
   double deadline_s = 0; // the run's deadline (guest seconds)
   double end_s = 0;      // the last thing the console said
+  // Where the axis starts: the whole guest second before the agent's sync
+  // point (docs/CONTRACTS.md "Boot once, restore per case"), when it has
+  // one, so that the idle wait before udevd starts is not drawn; else 0.
+  double start_s = 0;
 };
 
 // Pure.
