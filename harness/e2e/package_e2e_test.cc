@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// End to end: the .deb. CPack builds it from the release build; it is
-// unpacked into a scratch root (what `dpkg -i` would put on a machine), and
-// the binary there runs with the data it carries: --version names it, a
+// End to end: the .deb. CPack builds it from the release build; `dpkg -i`
+// installs it into a scratch root (`--root`, its own dpkg database; the
+// libraries it depends on are the host's, hence --force-depends), and the
+// binary there runs with the data it carries: --version names it, a
 // saved console parses, the man page and completions are in their places,
 // and the smoke suite runs from the installed suite file.
 #include "core/files.h"
@@ -24,7 +25,7 @@ e2e::Captured run(std::vector<std::string> argv, const fs::path& cwd = {}) {
   return e2e::run_captured(command);
 }
 
-TEST(PackageE2e, TheDebUnpacksIntoAScratchRootAndRunsFromThere) {
+TEST(PackageE2e, TheDebInstallsIntoAScratchRootAndRunsFromThere) {
   auto tmp = core::TempDir::create(fs::temp_directory_path(), "probegate-deb-");
   ASSERT_TRUE(tmp);
   const auto made = run({"cpack", "-G", "DEB", "--config", PROBEGATE_BUILD_DIR "/CPackConfig.cmake",
@@ -44,13 +45,23 @@ TEST(PackageE2e, TheDebUnpacksIntoAScratchRootAndRunsFromThere) {
       << fields.output;
 
   const auto root = tmp->path() / "root";
-  const auto unpacked = run({"dpkg-deb", "-x", deb.string(), root.string()});
-  ASSERT_EQ(unpacked.exit_code, 0) << unpacked.output;
+  fs::create_directories(root / "var/lib/dpkg/updates");
+  fs::create_directories(root / "var/lib/dpkg/info");
+  ASSERT_TRUE(core::write_file_atomic(root / "var/lib/dpkg/status", ""));
+  const auto installed =
+      run({"dpkg", "--root=" + root.string(), "--force-depends", "-i", deb.string()});
+  ASSERT_EQ(installed.exit_code, 0) << installed.output;
+  const auto status =
+      run({"dpkg-query", "--root=" + root.string(), "-W", "-f=${Status} ${Version}", "probegate"});
+  EXPECT_EQ(status.output.rfind("install ok installed ", 0), 0U) << status.output;
+  const auto listed = run({"dpkg", "--root=" + root.string(), "-L", "probegate"});
+  EXPECT_NE(listed.output.find("/usr/bin/probegate\n"), std::string::npos) << listed.output;
   for (const char* file :
        {"usr/bin/probegate", "usr/share/man/man1/probegate.1.gz",
         "usr/share/bash-completion/completions/probegate",
         "usr/share/zsh/vendor-completions/_probegate", "usr/share/probegate/images/init",
         "usr/share/probegate/guest-modules/slowprobe/slowprobe.c",
+        "usr/share/probegate/guest-modules/pgagent/pgagent.c",
         "usr/share/probegate/suites/smoke.yaml", "usr/share/doc/probegate/copyright"})
     EXPECT_TRUE(fs::exists(root / file)) << file;
   const std::string probegate = (root / "usr/bin/probegate").string();
