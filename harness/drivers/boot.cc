@@ -76,21 +76,6 @@ struct BootRun {
   vm::AccelChoice accel;
 };
 
-// The agent stops at its pause point and takes the case's files from
-// fw_cfg (images/init), on a fresh boot as after a restore; not where
-// pgagent cannot load (slowprobe built in) or the image is broken on purpose.
-bool has_pause_point(const BootRun& run) {
-  return !run.agent_module.empty() && run.spec.inject_fault != spec::Fault::corrupt_initramfs;
-}
-
-// Boot once, restore per case, unless the case asks for a fresh boot or
-// runs on a real-time clock (KVM, or --clock real), where no two boots
-// repeat anyway.
-bool restorable(const BootRun& run) {
-  return has_pause_point(run) && !run.spec.fresh_boot && run.accel.accel == vm::Accel::tcg &&
-         run.spec.clock == vm::Clock::virtual_time;
-}
-
 // The machine every boot of this case's group runs: the argv of a fresh boot,
 // of the boot that saves its state, and of each restore differ only in what
 // the guest cannot see (and the restore's fw_cfg file).
@@ -102,6 +87,21 @@ vm::VmSpec machine_spec(const BootRun& run) {
   vm_spec.accel = run.accel.accel;
   vm_spec.clock = run.accel.accel == vm::Accel::kvm ? vm::Clock::real_time : run.spec.clock;
   return vm_spec;
+}
+
+// The agent stops at its pause point and takes the case's files from
+// fw_cfg (images/init), on a fresh boot as after a restore; not where
+// pgagent cannot load (slowprobe built in) or the image is broken on purpose.
+bool has_pause_point(const BootRun& run) {
+  return !run.agent_module.empty() && run.spec.inject_fault != spec::Fault::corrupt_initramfs;
+}
+
+// Boot once, restore per case, unless the case asks for a fresh boot or
+// runs on a real-time clock (KVM, or --clock real), where no two boots
+// repeat anyway.
+bool restorable(const BootRun& run) {
+  return has_pause_point(run) && !run.spec.fresh_boot &&
+         machine_spec(run).clock == vm::Clock::virtual_time;
 }
 
 // Runs one stage, recording its wall time in stage_s[name].
@@ -353,11 +353,10 @@ core::Status prepare_state(BootRun& run) {
     auto made = vm::save_guest(run.env.runner, machine, staging->path() / "state", staging->path());
     if (!made)
       return std::unexpected(made.error());
-    if (auto published = core::publish_dir(staging->path() / "state", dir); !published)
-      return published;
-    saved = vm::load_saved_state(dir);
-    if (!saved)
-      return core::infra_error("the saved state just made in {} does not read back", dir.string());
+    auto published = vm::publish_saved_state(*made, dir);
+    if (!published)
+      return std::unexpected(published.error());
+    saved = std::move(*published);
     run.result.boot_path.state_made = true;
   }
   if (run.spec.keep_initramfs) {
@@ -392,6 +391,19 @@ core::Result<Console> run_vm(BootRun& run) {
   qemu.log_path = run.result.dir / "console.log";
   qemu.timeout = std::chrono::seconds(120 + 2 * deadline);
   console::ConsoleParser parser;
+  // Every console line, the saved boot's and this run's: the user's
+  // --console, the parser, pgagent's clock step.
+  auto take_line = [&](std::string_view line) {
+    if (run.env.console)
+      run.env.console(line);
+    parser.feed(line);
+    if (const auto at = line.find(k_pause_step); at != std::string_view::npos) {
+      const auto number = line.substr(at + k_pause_step.size());
+      long long ns = 0;
+      if (std::from_chars(number.data(), number.data() + number.size(), ns).ec == std::errc())
+        run.result.boot_path.pause_step_ns = ns;
+    }
+  };
   std::optional<vm::Restore> restore;
   if (run.saved) {
     vm_spec = vm::restore_spec(vm_spec, *run.saved, run.config, run.scratch->path() / "qmp.sock");
@@ -402,12 +414,8 @@ core::Result<Console> run_vm(BootRun& run) {
     // The boot up to the saved state, as if this run had printed it.
     qemu.log_preamble = run.saved->console;
     for (const auto line : std::views::split(run.saved->console, '\n')) {
-      const std::string_view text(line.begin(), line.end());
-      if (text.empty())
-        continue;
-      if (run.env.console)
-        run.env.console(text);
-      parser.feed(text);
+      if (const std::string_view text(line.begin(), line.end()); !text.empty())
+        take_line(text);
     }
   }
   run.result.qemu_argv = vm::qemu_argv(vm_spec);
@@ -421,15 +429,7 @@ core::Result<Console> run_vm(BootRun& run) {
   if (restore)
     restore->start();
   auto ran = run.env.runner.run(qemu, [&](std::string_view line) {
-    if (run.env.console)
-      run.env.console(line);
-    parser.feed(line);
-    if (const auto at = line.find(k_pause_step); at != std::string_view::npos) {
-      const auto number = line.substr(at + k_pause_step.size());
-      long long ns = 0;
-      if (std::from_chars(number.data(), number.data() + number.size(), ns).ec == std::errc())
-        run.result.boot_path.pause_step_ns = ns;
-    }
+    take_line(line);
     const auto& log = parser.log();
     // The guest has said all it will; power-off itself may wait for a
     // running probe (device_shutdown takes every device lock).

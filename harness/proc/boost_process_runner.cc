@@ -212,9 +212,7 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
   asio::writable_pipe out_write(ctx);
   asio::connect_pipe(out_read, out_write);
 
-  bp::filesystem::path exe = command.argv.front();
-  if (exe.filename() == exe)
-    exe = bp::environment::find_executable(command.argv.front());
+  const bp::filesystem::path exe = find_executable(command.argv.front()).string();
   if (exe.empty())
     return core::infra_error("`{}` was not found on PATH: install it (see README.md)",
                              command.argv.front());
@@ -321,6 +319,13 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
 }
 
 } // namespace
+
+std::filesystem::path find_executable(const std::string& name) {
+  const std::filesystem::path exe = name;
+  if (exe.filename() != exe)
+    return exe;
+  return bp::environment::find_executable(name).string();
+}
 
 std::unique_ptr<ProcessRunner> make_process_runner(bool verbose) {
   return std::make_unique<BoostProcessRunner>(verbose);

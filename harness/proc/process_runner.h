@@ -5,6 +5,7 @@
 #include "core/error.h"
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +42,10 @@ public:
   virtual core::Result<ProcessResult> run(const core::Command& command,
                                           const LineSink& sink = {}) = 0;
 };
+
+// Where `name` would run from: itself when it has a directory part, else its
+// place on $PATH (the lookup every command goes through); empty when absent.
+std::filesystem::path find_executable(const std::string& name);
 
 // verbose: print each command line and its pid to stderr as it starts.
 std::unique_ptr<ProcessRunner> make_process_runner(bool verbose = false);

@@ -43,6 +43,10 @@ double seconds_since(SteadyClock::time_point start) {
 std::mutex g_verified_mutex;
 std::set<fs::path> g_verified;
 
+// QMP: MIGRATION events on, on either side of a migration.
+const nlohmann::json k_migration_events = {
+    {"capabilities", {{{"capability", "events"}, {"state", true}}}}};
+
 // QMP on a thread beside the console reader; on failure it ends QEMU.
 core::Status run_qmp_side(Qmp& qmp, const std::function<core::Status(Qmp&)>& steps) {
   if (auto done = qmp.accept(30s); !done)
@@ -54,6 +58,16 @@ core::Status run_qmp_side(Qmp& qmp, const std::function<core::Status(Qmp&)>& ste
 }
 
 } // namespace
+
+std::string qemu_identity(const QemuProfile& profile) {
+  const auto binary = proc::find_executable(profile.binary);
+  std::error_code ec;
+  const auto size = fs::file_size(binary, ec);
+  if (ec)
+    return profile.binary;
+  const auto time = fs::last_write_time(binary, ec).time_since_epoch().count();
+  return fmt::format("{} {} {}", binary.string(), size, time);
+}
 
 std::optional<SavedState> load_saved_state(const fs::path& dir) {
   auto text = core::read_file(dir / "state.json");
@@ -117,8 +131,7 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
         return std::unexpected(stopped.error());
       for (auto [command, arguments] :
            std::initializer_list<std::pair<const char*, nlohmann::json>>{
-               {"migrate-set-capabilities",
-                {{"capabilities", {{{"capability", "events"}, {"state", true}}}}}},
+               {"migrate-set-capabilities", k_migration_events},
                // The default bandwidth limit triples the save's time.
                {"migrate-set-parameters", {{"max-bandwidth", 53687091200LL}}},
                {"migrate", {{"uri", "exec:cat > " + core::shell_quote(partial.string())}}}})
@@ -169,9 +182,25 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
                             {"qemu_argv", qemu.argv}};
   if (auto written = core::write_file_atomic(dir / "state.json", meta.dump(2) + "\n"); !written)
     return std::unexpected(written.error());
-  std::lock_guard lock(g_verified_mutex);
-  g_verified.insert(dir);
   return saved;
+}
+
+core::Result<SavedState> publish_saved_state(const SavedState& made, const fs::path& dir) {
+  if (auto published = core::publish_dir(made.dir, dir); !published)
+    return std::unexpected(published.error());
+  // The bytes save_guest hashed a moment ago, moved by a rename: not hashed
+  // again, unless another process published its own state there first.
+  if (auto text = core::read_file(dir / "state.json")) {
+    const auto json = nlohmann::json::parse(*text, nullptr, false);
+    if (json.is_object() && json.value("sha256", "") == made.sha256) {
+      std::lock_guard lock(g_verified_mutex);
+      g_verified.insert(dir);
+    }
+  }
+  auto saved = load_saved_state(dir);
+  if (!saved)
+    return core::infra_error("the saved state just made in {} does not read back", dir.string());
+  return *saved;
 }
 
 VmSpec restore_spec(VmSpec spec, const SavedState& saved, const fs::path& config,
@@ -203,8 +232,7 @@ void Restore::start() {
     m_status = run_qmp_side(*m_qmp, [&](Qmp& q) -> core::Status {
       for (auto [command, arguments] :
            std::initializer_list<std::pair<const char*, nlohmann::json>>{
-               {"migrate-set-capabilities",
-                {{"capabilities", {{{"capability", "events"}, {"state", true}}}}}},
+               {"migrate-set-capabilities", k_migration_events},
                {"migrate-incoming", {{"uri", "exec:cat " + core::shell_quote(m_state.string())}}}})
         if (auto done = q.execute(command, arguments); !done)
           return std::unexpected(done.error());

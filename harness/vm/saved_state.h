@@ -29,6 +29,10 @@ struct SavedState {
   double save_wall_s = 0;          // the boot and the save, when it was made
 };
 
+// The QEMU binary that would run (proc::find_executable), its size and time:
+// part of a saved state's key, since a state restores only into its QEMU.
+std::string qemu_identity(const QemuProfile& profile = {});
+
 // Reads dir/state.json and checks the state file's size (cheap) and, once
 // per process and directory, its SHA-256. nullopt: absent or damaged
 // (then the caller rebuilds it; a damaged state is never restored).
@@ -40,6 +44,11 @@ std::optional<SavedState> load_saved_state(const std::filesystem::path& dir);
 core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec,
                                     const std::filesystem::path& dir,
                                     const std::filesystem::path& scratch);
+
+// Moves a state save_guest made into its place in the cache (one rename)
+// and reads it back from there.
+core::Result<SavedState> publish_saved_state(const SavedState& made,
+                                             const std::filesystem::path& dir);
 
 // The argv of a restore of `saved`: that of the boot that saved it, with the
 // case's fw_cfg file, a QMP socket and -incoming. `spec` must be the boot's.

@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "vm/vm_spec.h"
 
-#include <cstdlib>
-#include <filesystem>
 #include <fmt/core.h>
-#include <ranges>
-#include <string_view>
 
 namespace probegate::vm {
 
@@ -23,21 +19,6 @@ std::string option_value(const std::filesystem::path& path) {
 }
 
 } // namespace
-
-std::string qemu_identity(const QemuProfile& profile) {
-  namespace fs = std::filesystem;
-  const char* path = std::getenv("PATH");
-  for (const auto dir : std::views::split(std::string_view(path ? path : "/usr/bin"), ':')) {
-    const fs::path candidate = fs::path(std::string_view(dir.begin(), dir.end())) / profile.binary;
-    std::error_code ec;
-    const auto size = fs::file_size(candidate, ec);
-    if (ec)
-      continue;
-    const auto time = fs::last_write_time(candidate, ec).time_since_epoch().count();
-    return fmt::format("{} {} {}", candidate.string(), size, time);
-  }
-  return profile.binary;
-}
 
 std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profile) {
   const bool kvm = spec.accel == Accel::kvm;

@@ -47,8 +47,4 @@ struct QemuProfile {
 
 std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profile = {});
 
-// The QEMU binary that would run: its path on $PATH, size and time, for
-// cache keys of what it made (a saved state restores only into the same QEMU).
-std::string qemu_identity(const QemuProfile& profile = {});
-
 } // namespace probegate::vm
