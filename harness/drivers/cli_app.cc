@@ -5,6 +5,7 @@
 #include "drivers/cli_app.h"
 
 #include "core/files.h"
+#include "core/progress.h"
 #include "core/text.h"
 #include "drivers/bisect.h"
 #include "drivers/cli_docs.h"
@@ -27,15 +28,16 @@ using spec::CliRunOptions;
 
 int report_error(const core::Error& error) {
   // Messages can quote a suite's bytes or a guest's text: printable only.
-  fmt::print(stderr, "probegate: {} error: {}\n", core::kind_name(error.kind),
-             core::printable(error.message));
+  fmt::print(stderr, "{}probegate: {} error: {}\n", core::live_line_reset(),
+             core::kind_name(error.kind), core::printable(error.message));
   return core::exit_code(error.kind);
 }
 
 bool g_verbose = false;
 
+// A one-line message; on a terminal it replaces a live progress line.
 void progress(std::string_view line) {
-  fmt::print(stderr, "probegate: {}\n", line);
+  fmt::print(stderr, "{}probegate: {}\n", core::live_line_reset(), line);
 }
 
 // Runs a command against the outside world: real processes, the cache and

@@ -2,6 +2,7 @@
 #include "drivers/suite_run.h"
 
 #include "core/files.h"
+#include "core/progress.h"
 #include "core/text.h"
 #include "image/initramfs.h"
 #include "kernel/kernel_ref.h"
@@ -244,13 +245,13 @@ core::Status prefetch_inputs(const std::vector<suite::Case>& cases, Environment&
 
 namespace {
 
-// Progress of a suite: one status line on a terminal, one plain line per
-// finished case otherwise (CI logs).
+// Progress of a suite: one status line on a terminal (core::live_progress:
+// not under CI), one plain line per finished case otherwise (CI logs).
 class ConsoleObserver final : public SuiteObserver {
 public:
   // `lines`: where a line per finished case goes when stderr is no terminal.
   ConsoleObserver(int total, int jobs, std::FILE* lines)
-      : m_total(total), m_jobs(jobs), m_tty(::isatty(2) == 1), m_lines(lines),
+      : m_total(total), m_jobs(jobs), m_tty(core::live_progress()), m_lines(lines),
         m_started(std::chrono::steady_clock::now()) {}
 
   void started(const suite::Case&, int running) override {

@@ -19,9 +19,11 @@
 #include <iostream>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <regex>
 #include <string>
 #include <sys/socket.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 namespace probegate {
@@ -30,10 +32,15 @@ namespace {
 namespace fs = std::filesystem;
 
 // An HTTP proxy for apt (http_proxy) that passes everything through but
-// cuts every .deb off after half its body, as a dropped connection would.
-class TruncatingProxy {
+// either cuts every .deb off after half its body, as a dropped connection
+// would, or passes each .deb at most at a given rate, as a slow mirror would.
+class DebProxy {
 public:
-  TruncatingProxy() {
+  struct Options {
+    bool truncate = true;
+    long long bytes_per_second = 0; // 0: as fast as the mirror
+  };
+  explicit DebProxy(Options options) : m_options(options) {
     m_listener = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -46,14 +53,14 @@ public:
     m_port = ntohs(addr.sin_port);
     m_thread = std::thread([this] { serve(); });
   }
-  ~TruncatingProxy() {
+  ~DebProxy() {
     ::shutdown(m_listener, SHUT_RDWR);
     ::close(m_listener);
     if (m_thread.joinable())
       m_thread.join();
   }
-  TruncatingProxy(const TruncatingProxy&) = delete;
-  TruncatingProxy& operator=(const TruncatingProxy&) = delete;
+  DebProxy(const DebProxy&) = delete;
+  DebProxy& operator=(const DebProxy&) = delete;
 
   int port() const { return m_port; }
   int truncated() const { return m_truncated; }
@@ -105,9 +112,13 @@ private:
     const std::string forward =
         "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
     const bool deb = path.ends_with(".deb");
+    const bool cut = deb && m_options.truncate;
+    const bool slow = deb && m_options.bytes_per_second > 0;
+    const auto started = std::chrono::steady_clock::now();
+    long long passed = 0; // body bytes sent on, for the rate
     std::string head;
     std::string rest;
-    bool in_body = !deb; // anything but a .deb passes whole
+    bool in_body = !cut; // anything but a .deb to cut passes whole
     long long left = -1; // body bytes still to pass on; -1: all
     if (send_all(upstream, forward)) {
       for (;;) {
@@ -136,6 +147,11 @@ private:
         }
         if (!send_all(client, chunk) || left == 0)
           break;
+        if (slow) { // a slow mirror: never ahead of the rate
+          passed += static_cast<long long>(chunk.size());
+          std::this_thread::sleep_until(
+              started + std::chrono::microseconds(passed * 1'000'000 / m_options.bytes_per_second));
+        }
       }
     }
     ::close(upstream);
@@ -161,6 +177,7 @@ private:
     return fd;
   }
 
+  Options m_options;
   int m_listener = -1;
   int m_port = 0;
   std::atomic<int> m_truncated{0};
@@ -208,7 +225,7 @@ TEST_F(CacheE2e, ADownloadThatFailsIsAnInfrastructureErrorAndLeavesNothing) {
 }
 
 TEST_F(CacheE2e, ATruncatedDownloadIsAnInfrastructureErrorAndLeavesNothing) {
-  TruncatingProxy proxy;
+  DebProxy proxy({.truncate = true, .bytes_per_second = 0});
   ASSERT_NE(proxy.port(), 0);
   auto cut = env();
   cut["http_proxy"] = "http://127.0.0.1:" + std::to_string(proxy.port());
@@ -275,6 +292,70 @@ TEST_F(CacheE2e, TwoRunsShareOneDownloadAndADamagedEntryIsFetchedAgain) {
             std::string::npos)
       << third.output;
   EXPECT_TRUE(core::verify_manifest(entry, [](const std::string&) { return true; }));
+}
+
+// A download into an empty cache shows a live line on a terminal (run under
+// a pseudo-terminal by util-linux's script) with bytes against apt's sizes
+// and an ETA, through a proxy slow enough for several redraws. Under CI=true,
+// or without a terminal, it prints only its one-line messages: those
+// downloads go through a proxy that cuts them short, so they end (exit 3)
+// before the long unpacking, and a live line would have been drawn at once.
+TEST_F(CacheE2e, ADownloadShowsProgressOnATerminalOnly) {
+  if (!fs::exists("/usr/bin/script"))
+    PROBEGATE_E2E_SKIP() << "script (util-linux) is not installed";
+  DebProxy slow({.truncate = false, .bytes_per_second = 25'000'000});
+  DebProxy cutting({.truncate = true, .bytes_per_second = 0});
+  ASSERT_NE(slow.port(), 0);
+  ASSERT_NE(cutting.port(), 0);
+  // `extra` goes before probegate on `env`'s command line (env -u CI: this
+  // test runs under CI=true in CI).
+  auto fetch = [&](const std::string& cache, const DebProxy& proxy, const std::string& extra,
+                   bool terminal) {
+    // No kernel in it, but the usual cache's package indexes (read through
+    // links): asking four suites' mirrors anew would take half a minute.
+    fs::create_directories(m_dir->path() / cache);
+    for (const char* shared : {"apt", "index"})
+      if (fs::exists(core::cache_root() / shared))
+        fs::create_directory_symlink(core::cache_root() / shared, m_dir->path() / cache / shared);
+    const std::string line = "exec env -u CI " + extra + core::shell_quote(PROBEGATE_BINARY) +
+                             " kernels fetch debian:6.1";
+    core::Command command;
+    command.argv = terminal
+                       ? std::vector<std::string>{"script", "-q", "-e", "-c", line, "/dev/null"}
+                       : std::vector<std::string>{"sh", "-c", line};
+    command.env = {{"PROBEGATE_CACHE", (m_dir->path() / cache).string()},
+                   {"http_proxy", "http://127.0.0.1:" + std::to_string(proxy.port())}};
+    command.timeout = std::chrono::minutes(15);
+    return e2e::run_captured(command);
+  };
+
+  const auto live = fetch("live", slow, "", true);
+  ASSERT_EQ(live.exit_code, 0) << live.output;
+  // "\r\x1b[Kprobegate: downloading 6.1.0-47-amd64: 45.2/89.6 MB (50%), 25.0 MB/s, eta 2s"
+  const std::regex drawn(R"(\r\x1b\[Kprobegate: downloading [^:]+: ([0-9.]+)/([0-9.]+) MB )"
+                         R"(\(\d+%\), [0-9.]+ [kM]?B/s, eta \d+s)");
+  int partial = 0;
+  for (auto it = std::sregex_iterator(live.output.begin(), live.output.end(), drawn);
+       it != std::sregex_iterator(); ++it)
+    partial += std::stod((*it)[1]) < std::stod((*it)[2]) ? 1 : 0;
+  EXPECT_GE(partial, 2) << "redraws with part of the bytes and an ETA:\n" << live.output;
+  EXPECT_NE(live.output.find("\r\x1b[Kprobegate: kernel 6.1."), std::string::npos)
+      << "a one-line message replaces the live line:\n"
+      << live.output;
+
+  for (const auto& [name, extra, terminal] :
+       {std::tuple{"ci", "CI=true ", true}, std::tuple{"pipe", "", false}}) {
+    const auto quiet = fetch(name, cutting, extra, terminal);
+    EXPECT_EQ(quiet.exit_code, 3) << name << ":\n" << quiet.output;
+    EXPECT_NE(quiet.output.find("probegate: downloading 6.1."), std::string::npos) << name << ":\n"
+                                                                                   << quiet.output;
+    EXPECT_EQ(quiet.output.find("\x1b[K"), std::string::npos) << name << ":\n" << quiet.output;
+    EXPECT_EQ(quiet.output.find(" eta "), std::string::npos) << name << ":\n" << quiet.output;
+    // A terminal ends each line with \r\n (the reader drops the \r); no
+    // other \r is printed.
+    EXPECT_EQ(quiet.output.find('\r'), std::string::npos) << name << ":\n" << quiet.output;
+  }
+  EXPECT_GT(cutting.truncated(), 0);
 }
 
 } // namespace

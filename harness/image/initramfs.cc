@@ -303,7 +303,9 @@ ImageBuilder::build_base(const std::string& suite, const std::vector<std::string
   argv.insert(argv.end(), packages.begin(), packages.end());
   auto download = apt.command(suite, argv);
   download.cwd = debs;
-  if (auto got = proc::run_checked(m_runner, download); !got)
+  if (auto got =
+          kernel::apt_download(m_runner, download, "downloading the " + suite + " user space");
+      !got)
     return std::unexpected(
         core::with_context(got.error(), "downloading the " + suite + " user space packages"));
 

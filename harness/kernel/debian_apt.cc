@@ -3,6 +3,7 @@
 
 #include "core/files.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -191,6 +192,59 @@ core::Result<std::vector<Offer>> DebianApt::offers(bool refresh, bool offline,
                                           "once with network",
                                           (m_cache / "index").string());
   return out;
+}
+
+namespace {
+
+// `command` with `options` right after its `download` word.
+core::Command with_download_options(core::Command command,
+                                    const std::vector<std::string>& options) {
+  auto at = std::ranges::find(command.argv, "download");
+  if (at != command.argv.end())
+    command.argv.insert(at + 1, options.begin(), options.end());
+  return command;
+}
+
+} // namespace
+
+core::Status apt_download(proc::ProcessRunner& runner, const core::Command& download,
+                          std::string what, const core::LiveOutput& output) {
+  core::Command fetch = download;
+  std::vector<AptFile> files; // what --print-uris names; none: no total, no ETA
+  if (output.enabled) {
+    core::Command list = with_download_options(download, {"--print-uris"});
+    list.timeout = std::min<std::chrono::milliseconds>(list.timeout, 2min);
+    auto listed = proc::output_if_ok(runner, list);
+    if (!listed)
+      return std::unexpected(listed.error());
+    if (*listed)
+      files = parse_print_uris(**listed);
+    fetch = with_download_options(download, {"-o", "APT::Status-Fd=1"});
+  }
+  std::optional<std::uint64_t> total;
+  for (const auto& file : files)
+    total = total.value_or(0) + file.size;
+  core::ProgressLine line(std::move(what), core::ProgressUnit::bytes, total, false, output);
+  // apt writes each file under its final name as it arrives, and the
+  // download dir holds nothing else: docs/FACTS.md "apt-get download writes in place".
+  auto arrived = [&] {
+    std::uint64_t bytes = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(download.cwd, ec)) {
+      const auto size = entry.path().extension() == ".deb" ? entry.file_size(ec) : 0;
+      bytes += ec ? 0 : size;
+    }
+    return bytes;
+  };
+  line.update(0);
+  auto got = proc::run_checked(runner, fetch, [&](std::string_view) {
+    if (line.due())
+      line.update(arrived());
+    return proc::LineAction::keep_going;
+  });
+  if (!got)
+    return std::unexpected(got.error());
+  return {};
 }
 
 } // namespace probegate::kernel

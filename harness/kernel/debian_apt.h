@@ -3,6 +3,7 @@
 
 #include "core/command.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "kernel/debian_index.h"
 #include "proc/process_runner.h"
 
@@ -52,5 +53,15 @@ private:
   std::string m_host_suite;
   std::vector<DebianSuite> m_suites;
 };
+
+// Runs `download`, an `apt-get download` command (argv, cwd, environment:
+// DebianApt::command's, or the host's apt), which writes each .deb under its
+// final name in its cwd as the bytes arrive. When `output` is live it first
+// asks `--print-uris` for the files and their sizes, and while apt runs
+// (`APT::Status-Fd` lines, a few a second, are its clock) redraws "<what>:
+// done/total bytes, rate, ETA" from the sizes of those files. Otherwise it
+// runs the command as given, and prints nothing.
+core::Status apt_download(proc::ProcessRunner& runner, const core::Command& download,
+                          std::string what, const core::LiveOutput& output = core::stderr_output());
 
 } // namespace probegate::kernel

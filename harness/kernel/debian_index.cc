@@ -103,6 +103,23 @@ std::vector<std::string> depends(std::string_view show_output) {
   return out;
 }
 
+std::vector<AptFile> parse_print_uris(std::string_view output) {
+  std::istringstream in{std::string(output)};
+  std::vector<AptFile> out;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with('\''))
+      continue;
+    std::istringstream words(line);
+    std::string uri, name, size;
+    words >> uri >> name >> size;
+    const bool number = !size.empty() && size.size() < 20 &&
+                        std::ranges::all_of(size, [](char c) { return c >= '0' && c <= '9'; });
+    if (number && !name.empty() && name.find('/') == std::string::npos)
+      out.push_back({name, std::stoull(size)});
+  }
+  return out;
+}
+
 std::vector<std::string> packages_for(std::string_view release,
                                       std::string_view headers_show_output) {
   std::vector<std::string> out{"linux-image-" + std::string(release),

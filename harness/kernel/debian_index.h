@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,15 @@ std::vector<std::string> packages_for(std::string_view release,
 // linux-base-<abi> (modules.builtin, config). linux-modules-<abi> (100 MB of
 // modules the guest never loads) is left out.
 std::vector<std::string> image_parts(std::string_view release, std::string_view image_show_output);
+
+// A file `apt-get download --print-uris` names: written under this name in
+// the current directory, of this many bytes.
+struct AptFile {
+  std::string name;
+  std::uint64_t size = 0;
+};
+// Its lines: 'URI' name size hash. Lines of another shape are skipped.
+std::vector<AptFile> parse_print_uris(std::string_view output);
 
 // A Debian suite probegate can fetch kernels from. The host's own suite goes
 // through the host's apt; the others through a private apt configuration

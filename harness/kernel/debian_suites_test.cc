@@ -171,5 +171,107 @@ TEST(DebianApt, OtherSuitesUseAPrivateConfiguration) {
   }
 }
 
+TEST(DebianApt, PrintUrisNamesTheFilesAndTheirSizes) {
+  // Recorded from bookworm's apt-get download --print-uris (2026-12-01).
+  const auto files = parse_print_uris(
+      "'http://deb.debian.org/debian/pool/main/g/gcc-12/cpp-12_12.2.0-14%2bdeb12u1_amd64.deb' "
+      "cpp-12_12.2.0-14+deb12u1_amd64.deb 9767788 SHA256:fedbb98e877adde83c983c6071537ea25ac52b277a"
+      "c6e4637d85025949ca1454\n"
+      "'http://deb.debian.org/debian-security/pool/updates/main/l/linux/linux-source-6.1_6.1.192-3_"
+      "all.deb' linux-source-6.1_6.1.192-3_all.deb 139330232 SHA256:5259c57ca9\n"
+      "W: something apt warns about\n"
+      "'http://x/y.deb' ../escape.deb 12 SHA256:00\n"
+      "'http://x/z.deb' z.deb 99999999999999999999999 SHA256:00\n");
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].name, "cpp-12_12.2.0-14+deb12u1_amd64.deb");
+  EXPECT_EQ(files[0].size, 9'767'788u);
+  EXPECT_EQ(files[1].name, "linux-source-6.1_6.1.192-3_all.deb");
+  EXPECT_EQ(files[1].size, 139'330'232u);
+}
+
+// Plays apt: --print-uris names two files; the download writes them into
+// its cwd 1 kB at a time, a status line after each while the clock moves.
+class AptPlayer final : public proc::ProcessRunner {
+public:
+  explicit AptPlayer(std::chrono::steady_clock::time_point& now) : m_now(now) {}
+  std::vector<core::Command> commands;
+
+  core::Result<proc::ProcessResult> run(const core::Command& command,
+                                        const proc::LineSink& sink) override {
+    commands.push_back(command);
+    proc::ProcessResult result;
+    result.exit_code = 0;
+    if (std::ranges::find(command.argv, "--print-uris") != command.argv.end()) {
+      sink("'http://deb.debian.org/debian/pool/main/a/a/a_1_amd64.deb' a_1_amd64.deb 3000 "
+           "SHA256:aa");
+      sink("'http://deb.debian.org/debian/pool/main/b/b/b_2_all.deb' b_2_all.deb 1000 SHA256:bb");
+      return result;
+    }
+    for (size_t kb = 1; kb <= 4; ++kb) {
+      (void)core::write_file_atomic(command.cwd / "a_1_amd64.deb",
+                                    std::string(std::min<size_t>(kb, 3) * 1000, 'a'));
+      if (kb == 4)
+        (void)core::write_file_atomic(command.cwd / "b_2_all.deb", std::string(1000, 'b'));
+      m_now += std::chrono::milliseconds(300);
+      sink("dlstatus:1:0.0000:Retrieving file 1 of 2");
+    }
+    return result;
+  }
+
+private:
+  std::chrono::steady_clock::time_point& m_now;
+};
+
+TEST(DebianApt, ADownloadShowsBytesAndAnEtaOnlyWhenLive) {
+  auto tmp = core::TempDir::create(::testing::TempDir(), "apt-download-");
+  ASSERT_TRUE(tmp);
+  std::chrono::steady_clock::time_point now{};
+  std::vector<std::string> drawn;
+  auto output = [&](bool enabled) {
+    return core::LiveOutput{.enabled = enabled,
+                            .draw = [&](std::string_view line) { drawn.emplace_back(line); },
+                            .now = [&] { return now; },
+                            .columns = [] { return 80; }};
+  };
+  core::Command download;
+  download.argv = {"apt-get", "-o", "Dir::State=/s", "download", "-q", "a", "b"};
+  download.cwd = tmp->path() / "live";
+  fs::create_directories(download.cwd);
+
+  AptPlayer apt(now);
+  const auto live = output(true);
+  ASSERT_TRUE(apt_download(apt, download, "downloading a and b", live));
+  ASSERT_EQ(apt.commands.size(), 2u);
+  EXPECT_EQ(apt.commands[0].argv,
+            (std::vector<std::string>{"apt-get", "-o", "Dir::State=/s", "download", "--print-uris",
+                                      "-q", "a", "b"}));
+  EXPECT_EQ(apt.commands[1].argv,
+            (std::vector<std::string>{"apt-get", "-o", "Dir::State=/s", "download", "-o",
+                                      "APT::Status-Fd=1", "-q", "a", "b"}));
+  EXPECT_EQ(apt.commands[1].cwd, download.cwd);
+  EXPECT_EQ(drawn, (std::vector<std::string>{
+                       "probegate: downloading a and b: 0.0/4.0 kB (0%)",
+                       "probegate: downloading a and b: 1.0/4.0 kB (25%), 3.3 kB/s, eta 1s",
+                       "probegate: downloading a and b: 2.0/4.0 kB (50%), 3.3 kB/s, eta 1s",
+                       "probegate: downloading a and b: 3.0/4.0 kB (75%), 3.3 kB/s, eta 0s",
+                       "probegate: downloading a and b: 4.0/4.0 kB (100%), 3.3 kB/s, eta 0s", ""}));
+
+  // Not live (CI, a log file): the command as given, nothing drawn.
+  drawn.clear();
+  proc::FakeProcessRunner quiet;
+  quiet.push({.lines = {"Get:1 http://deb.debian.org/debian bookworm/main amd64 a 1 [3000 B]"}});
+  ASSERT_TRUE(apt_download(quiet, download, "downloading a and b", output(false)));
+  ASSERT_EQ(quiet.commands().size(), 1u);
+  EXPECT_EQ(quiet.commands()[0].argv, download.argv);
+  EXPECT_TRUE(drawn.empty());
+
+  // A failed download is still an error that quotes apt.
+  proc::FakeProcessRunner failing;
+  failing.push({.lines = {"E: Failed to fetch http://deb.debian.org/a.deb"}, .exit_code = 100});
+  auto failed = apt_download(failing, download, "downloading a and b", output(false));
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("E: Failed to fetch"), std::string::npos);
+}
+
 } // namespace
 } // namespace probegate::kernel

@@ -304,7 +304,7 @@ Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const Offer& 
     packages.push_back(std::move(part));
   m_progress(
       fmt::format("downloading {} from {} ({})", release, offer.suite, fmt::join(packages, ", ")));
-  if (auto got = download_debs(offer.suite, packages, debs); !got)
+  if (auto got = download_debs(offer.suite, packages, debs, "downloading " + release); !got)
     return std::unexpected(core::with_context(got.error(), "downloading " + release));
 
   KernelArtifact artifact;
@@ -398,14 +398,12 @@ Result<KernelArtifact> KernelStore::download(const KernelRef& ref, const Offer& 
 
 core::Status KernelStore::download_debs(const std::string& suite,
                                         const std::vector<std::string>& packages,
-                                        const fs::path& into) {
+                                        const fs::path& into, std::string what) {
   auto argv = std::vector<std::string>{"apt-get", "download", "-q"};
   argv.insert(argv.end(), packages.begin(), packages.end());
   auto command = m_apt.command(suite, argv);
   command.cwd = into;
-  if (auto got = proc::run_checked(m_runner, command); !got)
-    return std::unexpected(got.error());
-  return {};
+  return apt_download(m_runner, command, std::move(what));
 }
 
 core::Status KernelStore::unpack_deb(const fs::path& deb, const fs::path& into) {
@@ -443,7 +441,8 @@ core::Status KernelStore::adapt_kbuild_helpers(const std::string& suite, const f
                          needy.size(), host_minor, suite));
   const fs::path libc_debs = debs / "libc";
   fs::create_directories(libc_debs);
-  if (auto got = download_debs(suite, {"libc6"}, libc_debs); !got)
+  if (auto got = download_debs(suite, {"libc6"}, libc_debs, "downloading " + suite + "'s libc6");
+      !got)
     return got;
   for (const auto& deb : fs::directory_iterator(libc_debs))
     if (auto done = unpack_deb(deb.path(), tree / "libc"); !done)

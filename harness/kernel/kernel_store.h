@@ -44,8 +44,9 @@ private:
   core::Status check_entry(const KernelArtifact& artifact) const;
   core::Result<KernelArtifact> download(const KernelRef& ref, const Offer& offer);
   std::filesystem::path entry_dir(const std::string& release) const;
+  // `what`: the live progress line's label (core/progress.h).
   core::Status download_debs(const std::string& suite, const std::vector<std::string>& packages,
-                             const std::filesystem::path& into);
+                             const std::filesystem::path& into, std::string what);
   core::Status unpack_deb(const std::filesystem::path& deb, const std::filesystem::path& into);
   core::Status adapt_kbuild_helpers(const std::string& suite, const std::filesystem::path& tree,
                                     const std::filesystem::path& final_tree,

@@ -2,6 +2,8 @@
 #include "kernel/source_build.h"
 
 #include "core/files.h"
+#include "core/progress.h"
+#include "kernel/debian_apt.h"
 #include "kernel/debian_index.h"
 
 #include <algorithm>
@@ -154,6 +156,23 @@ std::string build_key(std::string_view source_identity, const std::vector<Fragme
   return core::sha256_hex(all);
 }
 
+bool kbuild_step(std::string_view line) {
+  // Two spaces, a word in capitals ("CC", "HOSTCC", "LD"), maybe " [M]",
+  // then spaces and what it made.
+  if (!line.starts_with("  ") || line.size() < 4)
+    return false;
+  size_t i = 2;
+  while (i < line.size() && ((line[i] >= 'A' && line[i] <= 'Z') ||
+                             (line[i] >= '0' && line[i] <= '9') || line[i] == '_'))
+    ++i;
+  if (i < 4 || line[2] < 'A' || line[2] > 'Z')
+    return false;
+  if (line.substr(i).starts_with(" [M]"))
+    i += 4;
+  const size_t target = line.find_first_not_of(' ', i);
+  return target != std::string_view::npos && target > i;
+}
+
 std::string hook_misc_makefile(std::string_view makefile) {
   std::string out(makefile);
   if (!out.empty() && out.back() != '\n')
@@ -173,9 +192,10 @@ Result<std::string> hook_misc_kconfig(std::string_view kconfig) {
 }
 
 SourceBuilder::SourceBuilder(proc::ProcessRunner& runner, fs::path cache, fs::path data,
-                             std::function<void(std::string_view)> progress)
+                             std::function<void(std::string_view)> progress,
+                             const core::LiveOutput& live)
     : m_runner(runner), m_cache(std::move(cache)), m_data(std::move(data)),
-      m_progress(std::move(progress)) {}
+      m_progress(std::move(progress)), m_live(live) {}
 
 Result<std::string> SourceBuilder::capture(const core::Command& command, bool* ok) {
   std::string out;
@@ -250,7 +270,7 @@ Result<fs::path> SourceBuilder::package_source(const std::string& package, std::
   download.argv = {"apt-get", "download", "-q", package + "=" + version};
   download.cwd = debs;
   download.timeout = std::chrono::minutes(30);
-  if (auto got = proc::run_checked(m_runner, download); !got)
+  if (auto got = apt_download(m_runner, download, "downloading " + package, m_live); !got)
     return std::unexpected(core::with_context(got.error(), "downloading " + package));
   fs::path deb;
   for (const auto& entry : fs::directory_iterator(debs))
@@ -431,7 +451,8 @@ core::Status SourceBuilder::copy_with_slowprobe(const fs::path& source, const fs
 }
 
 core::Status SourceBuilder::make(const fs::path& source, const fs::path& build,
-                                 const std::vector<std::string>& targets, const fs::path& log) {
+                                 const std::vector<std::string>& targets, const fs::path& log,
+                                 const Steps& steps) {
   core::Command make;
   make.argv = {"make", "-C", source.string(), "O=" + build.string(), std::string(k_compiler)};
   const unsigned jobs = std::max(1U, std::thread::hardware_concurrency());
@@ -441,8 +462,15 @@ core::Status SourceBuilder::make(const fs::path& source, const fs::path& build,
   make.timeout = std::chrono::hours(4);
   const auto started = Clock::now();
   auto last_report = started;
+  // On a terminal the live line counts kbuild's steps; in a log, a line
+  // every k_progress_every says the build is still going.
+  core::ProgressLine live(steps.what, core::ProgressUnit::steps, steps.expected,
+                          steps.expected.has_value(), m_live);
+  std::uint64_t counted = 0;
   auto ran = m_runner.run(make, [&](std::string_view line) {
-    if (const auto now = Clock::now(); now - last_report >= k_progress_every) {
+    if (kbuild_step(line))
+      live.update(++counted);
+    if (const auto now = Clock::now(); !live.live() && now - last_report >= k_progress_every) {
       last_report = now;
       m_progress(fmt::format(
           "building… {} s: {}",
@@ -518,14 +546,40 @@ SourceBuilder::config_inputs(const std::vector<fs::path>& user_fragments) {
   return inputs;
 }
 
+namespace {
+
+// The kbuild steps a finished build's log holds: the next build of the same
+// source is taken to need as many, for its ETA.
+std::optional<std::uint64_t> steps_in_log(const fs::path& log) {
+  auto text = core::read_file(log);
+  if (!text)
+    return std::nullopt;
+  std::uint64_t steps = 0;
+  for (size_t start = 0; start < text->size();) {
+    const size_t end = std::min(text->find('\n', start), text->size());
+    steps += kbuild_step(std::string_view(*text).substr(start, end - start)) ? 1 : 0;
+    start = end + 1;
+  }
+  return steps > 0 ? std::optional(steps) : std::nullopt;
+}
+
+} // namespace
+
 core::Status SourceBuilder::configure_and_make(const fs::path& src, const fs::path& build_dir,
                                                const fs::path& logs, const Inputs& inputs,
-                                               std::string_view label) {
+                                               std::string_view label,
+                                               std::optional<std::uint64_t> expected) {
   std::vector<std::string> names;
   for (const auto& fragment : inputs.fragments)
     names.push_back(fragment.name);
   m_progress(fmt::format("configuring {}: tinyconfig + {}", label, fmt::join(names, ", ")));
-  if (auto made = make(src, build_dir, {"tinyconfig"}, logs / "tinyconfig.log"); !made)
+  // The live line names the tree by its last component, the messages in full.
+  std::string_view trimmed = label;
+  while (trimmed.size() > 1 && trimmed.ends_with('/'))
+    trimmed.remove_suffix(1);
+  const std::string tree = fs::path(trimmed).filename().string();
+  const Steps configuring{fmt::format("configuring {}", tree), std::nullopt};
+  if (auto made = make(src, build_dir, {"tinyconfig"}, logs / "tinyconfig.log", configuring); !made)
     return made;
   core::Command merge;
   merge.argv = {"sh",
@@ -540,7 +594,8 @@ core::Status SourceBuilder::configure_and_make(const fs::path& src, const fs::pa
   merge.log_path = logs / "merge_config.log";
   if (auto merged = proc::run_checked(m_runner, merge); !merged)
     return std::unexpected(merged.error());
-  if (auto made = make(src, build_dir, {"olddefconfig"}, logs / "olddefconfig.log"); !made)
+  if (auto made = make(src, build_dir, {"olddefconfig"}, logs / "olddefconfig.log", configuring);
+      !made)
     return made;
   auto config = core::read_file(build_dir / ".config");
   if (!config)
@@ -553,7 +608,8 @@ core::Status SourceBuilder::configure_and_make(const fs::path& src, const fs::pa
 
   m_progress(fmt::format("building vmlinux, bzImage and modules of {} in {} (log: {})", label,
                          build_dir.string(), (logs / "build.log").string()));
-  if (auto made = make(src, build_dir, {"vmlinux", "bzImage", "modules"}, logs / "build.log");
+  if (auto made = make(src, build_dir, {"vmlinux", "bzImage", "modules"}, logs / "build.log",
+                       {fmt::format("building {}", tree), expected});
       !made)
     return made;
   for (const auto* output : {"vmlinux", "arch/x86/boot/bzImage", "include/config/kernel.release"})
@@ -561,6 +617,31 @@ core::Status SourceBuilder::configure_and_make(const fs::path& src, const fs::pa
       return core::infra_error("the build made no {} (log: {})", (build_dir / output).string(),
                                (logs / "build.log").string());
   return {};
+}
+
+std::optional<std::uint64_t> SourceBuilder::previous_build_steps(std::string_view requested,
+                                                                 const fs::path& source) const {
+  // The same package (any version), or the same source dir.
+  const bool package = is_source_package(requested) && source.parent_path() == m_cache / "sources";
+  std::optional<std::uint64_t> steps;
+  fs::file_time_type newest{};
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(m_cache / "builds", ec)) {
+    const auto finished = fs::last_write_time(entry.path() / k_complete, ec);
+    auto inputs = core::read_file(entry.path() / "inputs.json");
+    if (ec || !inputs || (steps && finished <= newest))
+      continue;
+    const auto j = nlohmann::json::parse(*inputs, nullptr, false);
+    const bool same = j.is_object() && (package ? j.value("source", "") == requested
+                                                : j.value("source_dir", "") == source.string());
+    if (!same)
+      continue;
+    if (auto counted = steps_in_log(entry.path() / "logs/build.log")) {
+      steps = counted;
+      newest = finished;
+    }
+  }
+  return steps;
 }
 
 Result<fs::path> SourceBuilder::build(const SourceBuildRequest& request) {
@@ -655,7 +736,9 @@ Result<fs::path> SourceBuilder::build(const SourceBuildRequest& request) {
   }
 
   const auto started = Clock::now();
-  if (auto made = configure_and_make(src, build_dir, logs, *inputs, request.source); !made)
+  if (auto made = configure_and_make(src, build_dir, logs, *inputs, request.source,
+                                     previous_build_steps(request.source, source));
+      !made)
     return std::unexpected(made.error());
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   const nlohmann::json done = {
@@ -685,7 +768,10 @@ Result<fs::path> SourceBuilder::build_incremental(const fs::path& source, const 
   if (!lock)
     return std::unexpected(lock.error());
   const auto started = Clock::now();
-  if (auto made = configure_and_make(*checked, build_dir, logs, *inputs, checked->string()); !made)
+  // The last build in this dir (bisect-run's previous step) sets the ETA.
+  if (auto made = configure_and_make(*checked, build_dir, logs, *inputs, checked->string(),
+                                     steps_in_log(logs / "build.log"));
+      !made)
     return std::unexpected(made.error());
   m_progress(fmt::format("built {} in {:.0f} s", checked->string(),
                          std::chrono::duration<double>(Clock::now() - started).count()));

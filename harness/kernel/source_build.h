@@ -2,11 +2,13 @@
 #pragma once
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "proc/process_runner.h"
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +50,9 @@ std::string listing_identity(std::vector<FileStamp> files);
 // The build cache key: the source's identity and every input of the config.
 std::string build_key(std::string_view source_identity, const std::vector<Fragment>& fragments,
                       bool builtin_slowprobe, std::string_view slowprobe_hash);
+// One step of kbuild's quiet output ("  CC      init/main.o", "  LD [M]
+// x.ko"): what a build's live progress line counts.
+bool kbuild_step(std::string_view line);
 // drivers/misc/{Makefile,Kconfig} with the slowprobe directory hooked in.
 std::string hook_misc_makefile(std::string_view makefile);
 core::Result<std::string> hook_misc_kconfig(std::string_view kconfig);
@@ -61,8 +66,10 @@ core::Result<std::string> hook_misc_kconfig(std::string_view kconfig);
 // ProcessRunner (the test seam).
 class SourceBuilder {
 public:
+  // `live`: where the download's and each make's live progress line goes.
   SourceBuilder(proc::ProcessRunner& runner, std::filesystem::path cache,
-                std::filesystem::path data, std::function<void(std::string_view)> progress);
+                std::filesystem::path data, std::function<void(std::string_view)> progress,
+                const core::LiveOutput& live = core::stderr_output());
   // The finished O= build dir: `tree:<it>` boots it.
   core::Result<std::filesystem::path> build(const SourceBuildRequest& request);
   // The same config and make steps in a build dir the caller keeps (bisect:
@@ -79,10 +86,16 @@ private:
     std::vector<std::filesystem::path> files;
   };
   core::Result<Inputs> config_inputs(const std::vector<std::filesystem::path>& user_fragments);
+  // `expected`: the steps the main make is taken to need (from an earlier
+  // build), for its ETA; none: steps and elapsed time only.
   core::Status configure_and_make(const std::filesystem::path& src,
                                   const std::filesystem::path& build_dir,
                                   const std::filesystem::path& logs, const Inputs& inputs,
-                                  std::string_view label);
+                                  std::string_view label, std::optional<std::uint64_t> expected);
+  // The kbuild steps of the newest finished build in the cache of the same
+  // package (any version) or source dir.
+  std::optional<std::uint64_t> previous_build_steps(std::string_view requested,
+                                                    const std::filesystem::path& source) const;
   core::Result<std::filesystem::path> package_source(const std::string& package,
                                                      std::string* identity);
   core::Result<std::string> dir_identity(const std::filesystem::path& dir);
@@ -90,13 +103,20 @@ private:
   core::Status copy_with_slowprobe(const std::filesystem::path& source,
                                    const std::filesystem::path& copy,
                                    const std::filesystem::path& logs);
+  // A make's live progress line: its label and the steps it is expected to take.
+  struct Steps {
+    std::string what;
+    std::optional<std::uint64_t> expected;
+  };
   core::Status make(const std::filesystem::path& source, const std::filesystem::path& build,
-                    const std::vector<std::string>& targets, const std::filesystem::path& log);
+                    const std::vector<std::string>& targets, const std::filesystem::path& log,
+                    const Steps& steps);
 
   proc::ProcessRunner& m_runner;
   std::filesystem::path m_cache;
   std::filesystem::path m_data;
   std::function<void(std::string_view)> m_progress;
+  const core::LiveOutput& m_live;
 };
 
 } // namespace probegate::kernel

@@ -90,6 +90,10 @@ class ScriptedRunner final : public proc::ProcessRunner {
 public:
   std::function<void(const core::Command&)> on_make_config; // after olddefconfig
   std::vector<core::Command> commands;
+  // The main make's output: three kbuild steps among make's own lines.
+  std::vector<std::string> build_lines{"make[1]: Entering directory '/b'", "  CC      init/main.o",
+                                       "  CC [M]  drivers/misc/x.o", "  LD      vmlinux",
+                                       "Kernel: arch/x86/boot/bzImage is ready  (#1)"};
 
   core::Result<proc::ProcessResult> run(const core::Command& command,
                                         const proc::LineSink& sink) override {
@@ -119,8 +123,15 @@ public:
                                                          "ELF");
         (void)core::write_file_atomic(build / "arch/x86/boot/bzImage", "bz");
         (void)core::write_file_atomic(build / "include/config/kernel.release", "6.1.192\n");
-        if (sink)
-          sink("  LD      vmlinux");
+        // What the real runner does: every line to the sink and the log.
+        std::string log;
+        for (const auto& line : build_lines) {
+          log += line + "\n";
+          if (sink)
+            sink(line);
+        }
+        if (!command.log_path.empty())
+          (void)core::write_file_atomic(command.log_path, log);
       }
     }
     return result;
@@ -265,6 +276,47 @@ TEST_F(SourceBuilderTest, IncrementalBuildUsesTheCallersDirEveryTime) {
     EXPECT_EQ(m_runner.commands.back().argv[2], m_source.string());
   }
   EXPECT_FALSE(fs::exists(m_tmp->path() / "cache" / "builds"));
+}
+
+TEST(SourceBuild, KbuildStepsAreItsQuietLines) {
+  for (const auto* step :
+       {"  CC      init/main.o", "  CC [M]  drivers/misc/slowprobe/slowprobe.o",
+        "  HOSTCC  scripts/basic/fixdep", "  LD      vmlinux", "  AR      built-in.a",
+        "  MODPOST Module.symvers", "  OBJCOPY arch/x86/boot/setup.bin"})
+    EXPECT_TRUE(kbuild_step(step)) << step;
+  for (const auto* other :
+       {"make[1]: Entering directory '/b'", "Kernel: arch/x86/boot/bzImage is ready  (#1)", "",
+        "  CC", "  cc      init/main.o", "CC      init/main.o", "  C       x", "  CC [M]  ",
+        "#\n# configuration written to .config", "  2       x"})
+    EXPECT_FALSE(kbuild_step(other)) << other;
+}
+
+TEST_F(SourceBuilderTest, TheEtaOfABuildComesFromTheLastBuildOfTheSameSource) {
+  m_final_config = all_kept();
+  std::vector<std::string> drawn;
+  core::LiveOutput live{.enabled = true,
+                        .draw = [&](std::string_view line) { drawn.emplace_back(line); },
+                        .now = [] { return std::chrono::steady_clock::time_point{}; },
+                        .columns = [] { return 200; }};
+  auto build_live = [&](std::vector<fs::path> fragments) {
+    drawn.clear();
+    SourceBuilder builder(
+        m_runner, m_tmp->path() / "cache", PROBEGATE_SOURCE_DIR, [](std::string_view) {}, live);
+    return builder.build({m_source.string(), std::move(fragments), false});
+  };
+  auto contains = [&](std::string_view text) {
+    return std::ranges::any_of(drawn, [&](const auto& d) { return d.find(text) != d.npos; });
+  };
+  ASSERT_TRUE(build_live({}));
+  // The clock stands still: only the first draw of each make is due.
+  EXPECT_TRUE(contains("probegate: building linux: 1 step, 0s"))
+      << "no earlier build: steps, no ETA";
+  EXPECT_FALSE(contains("eta"));
+  const fs::path mine = m_tmp->path() / "mine.config";
+  ASSERT_TRUE(core::write_file_atomic(mine, "# nothing more\n"));
+  ASSERT_TRUE(build_live({mine})) << "another entry of the same source dir";
+  EXPECT_TRUE(contains(": 1/~3 steps (33%)")) << "the first build's log held 3 steps";
+  EXPECT_EQ(drawn.back(), "") << "the line is cleared after the build";
 }
 
 TEST_F(SourceBuilderTest, BadSourcesAreUsageErrors) {

@@ -2,7 +2,9 @@
 #include "modules/module_builder.h"
 
 #include "core/files.h"
+#include "core/progress.h"
 #include "kernel/debian_index.h"
+#include "kernel/source_build.h"
 
 #include <algorithm>
 #include <vector>
@@ -83,7 +85,16 @@ core::Result<BuiltModule> ModuleBuilder::build(const kernel::KernelArtifact& ker
   make.argv.push_back("modules");
   make.timeout = std::chrono::minutes(10);
   make.log_path = tmp->path() / "build.log";
-  if (auto made = proc::run_checked(m_runner, make); !made)
+  // A few steps (compile, modpost, link): counted on a terminal, no ETA.
+  core::ProgressLine live(fmt::format("building module {}", name), core::ProgressUnit::steps,
+                          std::nullopt, false);
+  std::uint64_t steps = 0;
+  auto made = proc::run_checked(m_runner, make, [&](std::string_view line) {
+    if (kernel::kbuild_step(line))
+      live.update(++steps);
+    return proc::LineAction::keep_going;
+  });
+  if (!made)
     return std::unexpected(core::with_context(made.error(), "building " + name));
   const fs::path staging = tmp->path() / "out";
   fs::create_directories(staging);

@@ -24,4 +24,18 @@ core::Result<ProcessResult> run_checked(ProcessRunner& runner, const core::Comma
                            result->tail.empty() ? "" : "; its last output:\n", result->tail);
 }
 
+core::Result<std::optional<std::string>> output_if_ok(ProcessRunner& runner,
+                                                      const core::Command& command) {
+  std::string out;
+  auto ran = runner.run(command, [&](std::string_view line) {
+    out.append(line).push_back('\n');
+    return LineAction::keep_going;
+  });
+  if (!ran && ran.error().kind == core::ErrorKind::interrupted)
+    return std::unexpected(ran.error());
+  if (!ran || !ran->ok())
+    return std::nullopt;
+  return out;
+}
+
 } // namespace probegate::proc

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,5 +55,11 @@ std::unique_ptr<ProcessRunner> make_process_runner(bool verbose = false);
 // that quotes the command line and the tail of its output.
 core::Result<ProcessResult> run_checked(ProcessRunner& runner, const core::Command& command,
                                         const LineSink& sink = {});
+
+// What `command` prints (stdout and stderr, a line each), or nullopt where
+// it could not run or did not exit 0: for questions whose "cannot say" is
+// an answer (git outside a checkout). Only an interrupt is an error.
+core::Result<std::optional<std::string>> output_if_ok(ProcessRunner& runner,
+                                                      const core::Command& command);
 
 } // namespace probegate::proc
