@@ -120,6 +120,7 @@ core::Status fetch_kernel(BootRun& run) {
     return std::unexpected(kernel.error());
   run.kernel = std::move(*kernel);
   run.result.kernel_release = run.kernel.release;
+  run.result.kernel_git = run.kernel.git;
   // User space: the suite named, or the one the kernel came from.
   auto userspace = spec::userspace_suite(run.spec, run.kernel.suite);
   if (!userspace)

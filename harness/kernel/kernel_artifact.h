@@ -7,9 +7,22 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 
 namespace probegate::kernel {
+
+// The git commit a `tree:` or `build:` kernel's source was at, when that
+// source is a git checkout (its top holds .git); recorded when the kernel's
+// cache entry is made. KCIDB's checkout carries it (report/kcidb.h).
+struct GitCheckout {
+  std::string commit;         // the full hash of HEAD, 40 hex digits
+  bool dirty = false;         // tracked changes or untracked files on top of it
+  std::string repository_url; // the upstream's remote, only an https:// URL without credentials
+  std::string branch;         // the upstream's branch on that remote ("master")
+};
+void to_json(nlohmann::json& j, const GitCheckout& g);
+void from_json(const nlohmann::json& j, GitCheckout& g);
 
 // A kernel ready to boot and to build modules against, all local files.
 // Produced by KernelStore, consumed by modules/, image/ and vm/.
@@ -29,6 +42,7 @@ struct KernelArtifact {
   std::string suite;              // Debian suite it came from, if any
   KnobSupport knobs;              // detect_knobs() on vmlinux
   bool slowprobe_builtin = false; // slowprobe is =y in this kernel
+  std::optional<GitCheckout> git; // tree: and build: kernels from a git checkout
 };
 
 // The file in a kernel's cache entry that describes it.

@@ -64,7 +64,22 @@ void to_json(nlohmann::json& j, const KernelArtifact& a) {
        {"debs_sha256", a.debs_sha256},
        {"suite", a.suite},
        {"knobs", a.knobs},
-       {"slowprobe_builtin", a.slowprobe_builtin}};
+       {"slowprobe_builtin", a.slowprobe_builtin},
+       {"git", a.git ? nlohmann::json(*a.git) : nlohmann::json()}};
+}
+
+void to_json(nlohmann::json& j, const GitCheckout& g) {
+  j = {{"commit", g.commit},
+       {"dirty", g.dirty},
+       {"repository_url", g.repository_url},
+       {"branch", g.branch}};
+}
+
+void from_json(const nlohmann::json& j, GitCheckout& g) {
+  g.commit = j.at("commit").get<std::string>();
+  g.dirty = j.value("dirty", false);
+  g.repository_url = j.value("repository_url", "");
+  g.branch = j.value("branch", "");
 }
 
 void from_json(const nlohmann::json& j, KernelArtifact& a) {
@@ -80,6 +95,8 @@ void from_json(const nlohmann::json& j, KernelArtifact& a) {
   a.suite = j.value("suite", "");
   a.knobs = j.value("knobs", KnobSupport{});
   a.slowprobe_builtin = j.value("slowprobe_builtin", false);
+  if (j.contains("git") && j.at("git").is_object())
+    a.git = j.at("git").get<GitCheckout>();
 }
 
 KernelStore::KernelStore(proc::ProcessRunner& runner, fs::path cache, Progress progress)

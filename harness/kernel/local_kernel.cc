@@ -6,9 +6,12 @@
 #include "kernel/knobs.h"
 #include "kernel/vmlinux.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace probegate::kernel {
 
@@ -37,6 +40,10 @@ bool is_bzimage(std::string_view image) {
 std::string first_word(std::string_view text) {
   const auto end = text.find_first_of(" \t\r\n");
   return std::string(text.substr(0, end));
+}
+
+std::string first_line(std::string_view text) {
+  return std::string(text.substr(0, text.find('\n')));
 }
 
 std::string read_or_empty(const fs::path& path) {
@@ -213,8 +220,95 @@ bool module_built_in(std::string_view module, std::string_view modules_builtin,
   return false;
 }
 
+std::optional<GitStatus> parse_git_status(std::string_view porcelain_v2) {
+  GitStatus status;
+  for (size_t start = 0; start < porcelain_v2.size();) {
+    const size_t end = std::min(porcelain_v2.find('\n', start), porcelain_v2.size());
+    const std::string_view line = porcelain_v2.substr(start, end - start);
+    start = end + 1;
+    if (line.starts_with("# branch.oid "))
+      status.commit = line.substr(13);
+    else if (line.starts_with("# branch.head ") && line.substr(14) != "(detached)")
+      status.branch = line.substr(14);
+    else if (line.starts_with("# branch.upstream "))
+      status.has_upstream = true;
+    else if (!line.empty() && !line.starts_with("# "))
+      status.dirty = true; // a changed, unmerged or untracked path
+  }
+  const bool full_hash =
+      status.commit.size() == 40 && std::ranges::all_of(status.commit, [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      });
+  return full_hash ? std::optional(status) : std::nullopt;
+}
+
+std::optional<std::string> public_https_url(std::string_view url) {
+  constexpr std::string_view scheme = "https://";
+  if (!url.starts_with(scheme))
+    return std::nullopt;
+  const std::string_view rest = url.substr(scheme.size());
+  const std::string_view host = rest.substr(0, rest.find('/'));
+  const bool clean = std::ranges::none_of(
+      url, [](char c) { return static_cast<unsigned char>(c) <= ' ' || c == 0x7f; });
+  if (host.empty() || host.find('@') != std::string_view::npos || !clean)
+    return std::nullopt;
+  return std::string(url);
+}
+
+namespace {
+
+// What `git -C <dir> <args>` prints, or nullopt where git failed or is
+// missing; only an interrupt is an error.
+Result<std::optional<std::string>> git_output(proc::ProcessRunner& runner, const fs::path& dir,
+                                              const std::vector<std::string>& args) {
+  core::Command git;
+  git.argv = {"git", "-C", dir.string()};
+  git.argv.insert(git.argv.end(), args.begin(), args.end());
+  git.env = {{"GIT_OPTIONAL_LOCKS", "0"}, {"LC_ALL", "C"}};
+  git.timeout = std::chrono::minutes(2);
+  return proc::output_if_ok(runner, git);
+}
+
+} // namespace
+
+Result<std::optional<GitCheckout>> git_checkout(proc::ProcessRunner& runner,
+                                                const fs::path& source) {
+  std::error_code ec;
+  if (!source.is_absolute() || !fs::exists(source / ".git", ec))
+    return std::nullopt;
+  auto status_text = git_output(runner, source, {"status", "--porcelain=v2", "--branch"});
+  if (!status_text)
+    return std::unexpected(status_text.error());
+  const auto status = *status_text ? parse_git_status(**status_text) : std::nullopt;
+  if (!status)
+    return std::nullopt; // git cannot say, or no commit yet
+  GitCheckout checkout{
+      .commit = status->commit, .dirty = status->dirty, .repository_url = "", .branch = ""};
+  if (status->branch.empty() || !status->has_upstream)
+    return checkout;
+  // "origin\trefs/heads/master": the upstream's remote and its branch there.
+  auto upstream =
+      git_output(runner, source,
+                 {"for-each-ref", "--format=%(upstream:remotename)%09%(upstream:remoteref)",
+                  "refs/heads/" + status->branch});
+  if (!upstream)
+    return std::unexpected(upstream.error());
+  const std::string line = *upstream ? first_line(**upstream) : std::string();
+  const auto tab = line.find('\t');
+  if (tab == std::string::npos || !line.substr(tab + 1).starts_with("refs/heads/"))
+    return checkout;
+  auto url = git_output(runner, source, {"remote", "get-url", line.substr(0, tab)});
+  if (!url)
+    return std::unexpected(url.error());
+  if (const auto shown = *url ? public_https_url(first_line(**url)) : std::nullopt) {
+    checkout.repository_url = *shown;
+    checkout.branch = line.substr(tab + 1 + std::string_view("refs/heads/").size());
+  }
+  return checkout;
+}
+
 core::Result<KernelArtifact>
-fetch_local_kernel(const KernelRef& ref, proc::ProcessRunner&, const fs::path& cache,
+fetch_local_kernel(const KernelRef& ref, proc::ProcessRunner& runner, const fs::path& cache,
                    const std::function<void(std::string_view)>& progress) {
   auto local = locate(ref);
   if (!local)
@@ -326,6 +420,17 @@ fetch_local_kernel(const KernelRef& ref, proc::ProcessRunner&, const fs::path& c
     artifact.kbuild_dir = local->kbuild;
   }
 
+  if (local->kind == "tree") {
+    // An O= dir links to its source tree; an in-tree build is its own.
+    std::error_code ec;
+    const fs::path link = local->tree / "source";
+    const fs::path source = fs::is_symlink(link, ec) ? fs::canonical(link, ec) : local->tree;
+    auto git = source.empty() ? Result<std::optional<GitCheckout>>(std::nullopt)
+                              : git_checkout(runner, source);
+    if (!git)
+      return std::unexpected(git.error());
+    artifact.git = *git;
+  }
   if (auto copied = copy_depmod_inputs(local->kbuild, entry / "modules"); !copied)
     return std::unexpected(copied.error());
   artifact.modules_dir = final_dir / "modules";

@@ -20,7 +20,9 @@ namespace probegate::kernel {
 // uncompressed vmlinux where one had to be extracted, and a modules/ folder
 // with the depmod inputs (modules.builtin, .modinfo, .order) copied from the
 // tree; large files stay where they are. The entry is keyed by the image's
-// content, so a rebuilt tree gets a fresh entry.
+// content, so a rebuilt tree gets a fresh entry. A tree: whose source (the
+// tree, or an O= dir's `source` link) is a git checkout records its commit
+// (git_checkout); nothing else runs a process.
 core::Result<KernelArtifact>
 fetch_local_kernel(const KernelRef& ref, proc::ProcessRunner& runner,
                    const std::filesystem::path& cache,
@@ -38,5 +40,26 @@ std::optional<std::string> release_of_utsrelease_h(std::string_view header);
 // "<module>.<param>" in vmlinux, which only a built-in module does.
 bool module_built_in(std::string_view module, std::string_view modules_builtin,
                      std::string_view config, std::string_view vmlinux);
+
+// `git status --porcelain=v2 --branch`, read: the commit (nullopt where
+// the output names no 40-hex commit), the branch (empty when detached),
+// whether it has an upstream, and whether anything differs from the commit.
+struct GitStatus {
+  std::string commit;
+  std::string branch;
+  bool has_upstream = false;
+  bool dirty = false;
+};
+std::optional<GitStatus> parse_git_status(std::string_view porcelain_v2);
+// A remote's URL as KCIDB's git_repository_url may carry it: https:// and
+// no user or password in it; nullopt otherwise (ssh, file paths, tokens).
+std::optional<std::string> public_https_url(std::string_view url);
+// The commit of the git checkout whose top is `source` (it holds .git), its
+// dirtiness and, when its branch has an upstream with an https URL, that
+// URL and branch; nullopt where `source` is no checkout or git cannot say
+// (not installed, a repository of another owner). Only an interrupt is an
+// error. git runs without taking the index lock (GIT_OPTIONAL_LOCKS=0).
+core::Result<std::optional<GitCheckout>> git_checkout(proc::ProcessRunner& runner,
+                                                      const std::filesystem::path& source);
 
 } // namespace probegate::kernel

@@ -82,8 +82,15 @@ protected:
     EXPECT_TRUE(ref);
     auto got = fetch_local_kernel(*ref, m_runner, cache(),
                                   [&](std::string_view line) { m_progress.emplace_back(line); });
-    EXPECT_TRUE(m_runner.commands().empty()) << "no process is needed for a local kernel";
+    EXPECT_TRUE(m_runner.commands().empty())
+        << "no process is needed for a local kernel that is no git checkout";
     return got;
+  }
+  // A fetch that may run git (its replies pushed on m_runner first).
+  core::Result<KernelArtifact> fetch_from_git(std::string_view text) {
+    auto ref = parse_kernel_ref(text);
+    EXPECT_TRUE(ref);
+    return fetch_local_kernel(*ref, m_runner, cache(), [](std::string_view) {});
   }
 
   // A built tree (or O= dir): vmlinux, kernel.release, a prepared kbuild.
@@ -284,6 +291,110 @@ TEST_F(LocalKernel, NotAKernelImage) {
   auto missing = fetch("file:" + (dir() / "missing").string());
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().kind, core::ErrorKind::usage);
+}
+
+// Recorded from git 2.39 (`git status --porcelain=v2 --branch`).
+constexpr std::string_view k_head = "9b0bb61c6f1d2e3a4b5c6d7e8f90a1b2c3d4e5f6";
+
+TEST(LocalKernelGit, StatusGivesTheCommitBranchAndChanges) {
+  const std::string on_branch = fmt::format("# branch.oid {}\n# branch.head linux-6.1.y\n"
+                                            "# branch.upstream origin/linux-6.1.y\n"
+                                            "# branch.ab +0 -0\n",
+                                            k_head);
+  auto clean = parse_git_status(on_branch);
+  ASSERT_TRUE(clean);
+  EXPECT_EQ(clean->commit, k_head);
+  EXPECT_EQ(clean->branch, "linux-6.1.y");
+  EXPECT_TRUE(clean->has_upstream);
+  EXPECT_FALSE(clean->dirty);
+  auto changed = parse_git_status(
+      on_branch + "1 .M N... 100644 100644 100644 3c1f 3c1f drivers/misc/Kconfig\n? new.c\n");
+  ASSERT_TRUE(changed);
+  EXPECT_TRUE(changed->dirty);
+  EXPECT_TRUE(parse_git_status(on_branch + "? untracked.c\n")->dirty);
+  auto detached =
+      parse_git_status(fmt::format("# branch.oid {}\n# branch.head (detached)\n", k_head));
+  ASSERT_TRUE(detached);
+  EXPECT_EQ(detached->branch, "");
+  EXPECT_FALSE(detached->has_upstream);
+  EXPECT_EQ(parse_git_status("# branch.oid (initial)\n# branch.head master\n"), std::nullopt)
+      << "no commit yet";
+  EXPECT_EQ(parse_git_status("# branch.oid 9b0bb61\n"), std::nullopt) << "not a full hash";
+  EXPECT_EQ(parse_git_status(""), std::nullopt);
+}
+
+TEST(LocalKernelGit, OnlyPublicHttpsUrlsAreRecorded) {
+  EXPECT_EQ(public_https_url("https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git"),
+            "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git");
+  for (const auto* url :
+       {"git@github.com:torvalds/linux.git", "ssh://git.kernel.org/linux.git", "/srv/git/linux.git",
+        "http://git.kernel.org/linux.git", "https://user:token@example.org/linux.git", "https://",
+        "https:///x", "https://example.org/a b"})
+    EXPECT_EQ(public_https_url(url), std::nullopt) << url;
+}
+
+TEST_F(LocalKernel, ATreeFromAGitCheckoutRecordsItsCommit) {
+  const fs::path tree = built_tree();
+  fs::create_directories(tree / ".git");
+  m_runner.push({.lines = {fmt::format("# branch.oid {}", k_head), "# branch.head linux-6.1.y",
+                           "# branch.upstream origin/linux-6.1.y", "# branch.ab +0 -0",
+                           "? probegate-notes.txt"}});
+  m_runner.push({.lines = {"origin\trefs/heads/linux-6.1.y"}});
+  m_runner.push({.lines = {"https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git"}});
+  auto a = fetch_from_git("tree:" + tree.string());
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_TRUE(a->git);
+  EXPECT_EQ(a->git->commit, k_head);
+  EXPECT_TRUE(a->git->dirty) << "an untracked file";
+  EXPECT_EQ(a->git->repository_url,
+            "https://git.kernel.org/pub/scm/linux/kernel/git/stable/linux.git");
+  EXPECT_EQ(a->git->branch, "linux-6.1.y");
+  const auto& commands = m_runner.commands();
+  ASSERT_EQ(commands.size(), 3u);
+  EXPECT_EQ(commands[0].argv, (std::vector<std::string>{"git", "-C", tree.string(), "status",
+                                                        "--porcelain=v2", "--branch"}));
+  EXPECT_EQ(commands[0].env.at("GIT_OPTIONAL_LOCKS"), "0") << "git never takes the index lock";
+  EXPECT_EQ(commands[1].argv.back(), "refs/heads/linux-6.1.y");
+  EXPECT_EQ(commands[2].argv,
+            (std::vector<std::string>{"git", "-C", tree.string(), "remote", "get-url", "origin"}));
+
+  // Cached: the commit recorded with the entry, git not asked again.
+  auto again = fetch_from_git("tree:" + tree.string());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(m_runner.commands().size(), 3u);
+  ASSERT_TRUE(again->git);
+  EXPECT_EQ(again->git->commit, k_head);
+  EXPECT_EQ(again->git->branch, "linux-6.1.y");
+}
+
+TEST_F(LocalKernel, AnOutOfTreeBuildAsksItsSourceTree) {
+  // An O= dir links to its source (kbuild's `source`); bisect leaves HEAD detached.
+  const fs::path source = dir() / "src";
+  fs::create_directories(source / ".git");
+  const fs::path build = built_tree();
+  fs::create_directory_symlink(source, build / "source");
+  m_runner.push({.lines = {fmt::format("# branch.oid {}", k_head), "# branch.head (detached)"}});
+  auto a = fetch_from_git("tree:" + build.string());
+  ASSERT_TRUE(a) << a.error().message;
+  ASSERT_TRUE(a->git);
+  EXPECT_EQ(a->git->commit, k_head);
+  EXPECT_FALSE(a->git->dirty);
+  EXPECT_EQ(a->git->repository_url, "") << "no branch, no upstream";
+  ASSERT_EQ(m_runner.commands().size(), 1u);
+  EXPECT_EQ(m_runner.commands()[0].argv[2], source.string());
+}
+
+TEST_F(LocalKernel, AGitThatCannotSayLeavesNoCommit) {
+  const fs::path tree = built_tree();
+  fs::create_directories(tree / ".git");
+  // git refuses a repository of another owner ("dubious ownership"), exit 128.
+  m_runner.push({.lines = {"fatal: detected dubious ownership in repository"}, .exit_code = 128});
+  auto a = fetch_from_git("tree:" + tree.string());
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_FALSE(a->git);
+  auto json = core::read_file(a->dir / "artifact.json");
+  ASSERT_TRUE(json);
+  EXPECT_NE(json->find("\"git\": null"), std::string::npos) << *json;
 }
 
 } // namespace

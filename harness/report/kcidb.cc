@@ -70,16 +70,21 @@ nlohmann::json kcidb_json(const Session& s, std::string_view origin) {
   nlohmann::json checkouts = nlohmann::json::array();
   nlohmann::json builds = nlohmann::json::array();
   nlohmann::json tests = nlohmann::json::array();
-  // kernel ref -> the release that ran (empty: never resolved)
+  // kernel ref -> the release that ran (empty: never resolved) and the git
+  // commit of its source (tree: and build: kernels from a checkout)
   std::map<std::string, std::string> releases;
+  std::map<std::string, kernel::GitCheckout> commits;
   std::vector<std::string> order;
   for (const auto& c : s.cases) {
     if (!releases.contains(c.kernel))
       order.push_back(c.kernel);
     auto& release = releases[c.kernel];
-    for (const auto& r : c.runs)
+    for (const auto& r : c.runs) {
       if (!r.kernel_release.empty())
         release = r.kernel_release;
+      if (r.kernel_git)
+        commits[c.kernel] = *r.kernel_git;
+    }
   }
   std::map<std::string, std::string> build_ids;
   for (const auto& ref : order) {
@@ -91,6 +96,15 @@ nlohmann::json kcidb_json(const Session& s, std::string_view origin) {
         {"tree_name", ref.substr(0, ref.find(':'))},
         {"comment", fmt::format("kernel {} ({})", ref, release.empty() ? "not resolved" : release)},
         {"valid", !release.empty()}};
+    if (const auto git = commits.find(ref); git != commits.end()) {
+      checkout["git_commit_hash"] = git->second.commit;
+      if (!git->second.repository_url.empty()) {
+        checkout["git_repository_url"] = git->second.repository_url;
+        checkout["git_repository_branch"] = git->second.branch;
+      }
+      // Changes on top of the commit: what was built is not the commit alone.
+      checkout["misc"] = {{"git_dirty", git->second.dirty}};
+    }
     checkouts.push_back(checkout);
     build_ids[ref] = fmt::format("{}:build:{}@{}", o, ref, release);
     nlohmann::json build = {{"id", build_ids[ref]},

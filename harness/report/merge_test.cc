@@ -75,6 +75,10 @@ RunResult rich_run(const fs::path& dir) {
   r.verdict.kind = VerdictKind::fail;
   r.verdict.reason = "";
   r.verdict.checks = {{"devices_bound", "2", "2", true}, {"booted", "yes", "no", false}};
+  r.kernel_git = kernel::GitCheckout{.commit = "0123456789abcdef0123456789abcdef01234567",
+                                     .dirty = true,
+                                     .repository_url = "https://git.kernel.org/pub/scm/linux.git",
+                                     .branch = "master"};
   r.kernel_cmdline = "console=ttyS0 udev.event_timeout=5";
   r.qemu_argv = {"qemu-system-x86_64", "-icount", "shift=0"};
   r.accel = "tcg";

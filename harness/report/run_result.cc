@@ -100,7 +100,10 @@ nlohmann::json to_json(const RunResult& r) {
       {"name", r.spec.name},
       {"verdict", verdict::verdict_name(r.verdict.kind)},
       {"reason", r.verdict.reason},
-      {"kernel", {{"ref", r.spec.kernel}, {"release", r.kernel_release}}},
+      {"kernel",
+       {{"ref", r.spec.kernel},
+        {"release", r.kernel_release},
+        {"git", r.kernel_git ? nlohmann::json(*r.kernel_git) : nlohmann::json()}}},
       {"userspace", userspace_json(r)},
       {"options", spec::options_json(r.spec)},
       {"expect_capacity", r.spec.expect_capacity},
@@ -219,6 +222,8 @@ core::Result<RunResult> result_from_json(const nlohmann::json& j) {
   r.spec.name = field<std::string>(j, "name");
   r.spec.expect_capacity = field<bool>(j, "expect_capacity");
   r.kernel_release = field<std::string>(j.at("kernel"), "release");
+  if (const auto& kernel = j.at("kernel"); kernel.contains("git") && kernel.at("git").is_object())
+    r.kernel_git = kernel.at("git").get<kernel::GitCheckout>();
   const auto& userspace = j.at("userspace");
   r.userspace_suite = field<std::string>(userspace, "suite");
   r.udev_extra_s = maybe<int>(userspace, "udev_extra_timeout_s");

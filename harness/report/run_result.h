@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/error.h"
+#include "kernel/kernel_artifact.h"
 #include "spec/run_spec.h"
 #include "verdict/outcome.h"
 #include "verdict/verdict.h"
@@ -36,7 +37,8 @@ struct BootPath {
 struct RunResult {
   spec::RunSpec spec;
   std::string kernel_release;
-  std::string userspace_suite;     // the Debian suite of the guest's user space
+  std::optional<kernel::GitCheckout> kernel_git; // tree: and build: kernels from a git checkout
+  std::string userspace_suite;                   // the Debian suite of the guest's user space
   int systemd_package = 0;         // --init systemd: major version of its systemd package
   std::optional<int> udev_extra_s; // seconds udevd waits past the timeout (spec::udev_extra_s)
   verdict::Outcome outcome;
