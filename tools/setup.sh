@@ -37,6 +37,14 @@ deps() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       "${missing[@]}" >/dev/null
   fi
+  # libvirt's QEMU driver, embedded too, looks its user up before it reads
+  # qemu.conf; libvirt-daemon-system (not installed) would create it.
+  if ! getent passwd libvirt-qemu >/dev/null; then
+    say "adding the libvirt-qemu system user"
+    getent group libvirt-qemu >/dev/null || as_root groupadd --system libvirt-qemu
+    as_root useradd --system --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin -g libvirt-qemu libvirt-qemu
+  fi
 }
 
 build() {

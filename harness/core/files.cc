@@ -143,22 +143,28 @@ Result<TempDir> TempDir::create(const fs::path& parent, std::string_view prefix)
   return TempDir(fs::path(pattern));
 }
 
-int sweep_dead_temp_dirs(const fs::path& parent) {
+std::optional<long> dead_owner(const fs::path& dir) {
   static const std::regex name(R"(^.*?(\d+)-[A-Za-z0-9]{6}$)");
+  std::smatch m;
+  const std::string file = dir.filename().string();
+  if (!std::regex_match(file, m, name))
+    return std::nullopt;
+  long pid = 0;
+  const std::string digits = m[1].str();
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), pid).ec != std::errc() ||
+      pid <= 0 || pid > std::numeric_limits<pid_t>::max())
+    return std::nullopt;
+  if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
+    return std::nullopt; // alive (or not ours to judge)
+  return pid;
+}
+
+int sweep_dead_temp_dirs(const fs::path& parent) {
   int removed = 0;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(parent, ec)) {
-    std::smatch m;
-    const std::string file = entry.path().filename().string();
-    if (!entry.is_directory() || !std::regex_match(file, m, name))
+    if (!entry.is_directory() || !dead_owner(entry.path()))
       continue;
-    long pid = 0;
-    const std::string digits = m[1].str();
-    if (std::from_chars(digits.data(), digits.data() + digits.size(), pid).ec != std::errc() ||
-        pid <= 0 || pid > std::numeric_limits<pid_t>::max())
-      continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)
-      continue; // alive (or not ours to judge)
     std::error_code gone;
     fs::remove_all(entry.path(), gone);
     if (!gone)

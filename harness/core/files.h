@@ -4,6 +4,7 @@
 #include "core/error.h"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,10 @@ private:
   explicit TempDir(fs::path path) : m_path(std::move(path)) {}
   fs::path m_path;
 };
+
+// The pid in a TempDir's name (<prefix><pid>-XXXXXX) when that process no
+// longer runs; nullopt when it runs or the name carries no pid.
+std::optional<long> dead_owner(const fs::path& dir);
 
 // Removes the temporary directories under `parent` whose owner (the pid in
 // their name) no longer runs: what a SIGKILLed probegate left. Returns how

@@ -117,4 +117,33 @@ std::optional<int> parse_int(std::string_view text) {
   return value;
 }
 
+std::string xml_escape(std::string_view raw) {
+  const std::string text = core::sanitize_utf8(raw);
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&apos;";
+      break;
+    default:
+      // XML 1.0 forbids most control characters (and so terminal escapes).
+      out += c < 0x20 && c != '\n' && c != '\t' ? ' ' : static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 } // namespace probegate::core

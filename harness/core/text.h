@@ -15,6 +15,9 @@ std::string sanitize_utf8(std::string_view text);
 // bells, carriage returns, U+009B CSI) replaced by a space: safe to print on
 // a terminal.
 std::string printable(std::string_view text);
+// Text for XML (and HTML): markup characters escaped, invalid UTF-8 and the
+// control characters XML 1.0 forbids replaced.
+std::string xml_escape(std::string_view text);
 
 // Text that may reach a terminal: valid UTF-8 without C0 controls (but
 // newline and tab), DEL or C1 controls (U+0080..U+009F, e.g. U+009B CSI).

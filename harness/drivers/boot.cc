@@ -7,6 +7,7 @@
 #include "kernel/kernel_store.h"
 #include "modules/module_builder.h"
 #include "vm/accel.h"
+#include "vm/libvirt.h"
 #include "vm/saved_state.h"
 #include "vm/vm_spec.h"
 
@@ -99,8 +100,9 @@ bool has_pause_point(const BootRun& run) {
 // Boot once, restore per case, unless the case asks for a fresh boot or
 // runs on a real-time clock (KVM, or --clock real), where no two boots
 // repeat anyway.
+// libvirt boots every case afresh (docs/CONTRACTS.md "Backends").
 bool restorable(const BootRun& run) {
-  return has_pause_point(run) && !run.spec.fresh_boot &&
+  return has_pause_point(run) && !run.spec.fresh_boot && run.spec.backend == spec::Backend::qemu &&
          machine_spec(run).clock == vm::Clock::virtual_time;
 }
 
@@ -406,6 +408,7 @@ core::Result<Console> run_vm(BootRun& run) {
     }
   };
   std::optional<vm::Restore> restore;
+  const bool libvirt = spec.backend == spec::Backend::libvirt;
   if (run.saved) {
     vm_spec = vm::restore_spec(vm_spec, *run.saved, run.config, run.scratch->path() / "qmp.sock");
     auto listening = vm::Restore::listen(vm_spec.qmp_socket, run.saved->state);
@@ -419,17 +422,17 @@ core::Result<Console> run_vm(BootRun& run) {
         take_line(text);
     }
   }
-  run.result.qemu_argv = vm::qemu_argv(vm_spec);
+  if (!libvirt)
+    run.result.qemu_argv = vm::qemu_argv(vm_spec);
   qemu.argv = run.result.qemu_argv;
   bool guest_deadline = false;
   run.result.host_before_qemu_s = seconds_since(run.started);
-  run.env.progress(
-      fmt::format("booting {}{} ({}{}), guest deadline {} s",
-                  spec.name.empty() ? "" : spec.name + ": ", run.kernel.release, run.result.accel,
-                  vm_spec.clock == vm::Clock::virtual_time ? ", virtual clock" : "", deadline));
-  if (restore)
-    restore->start();
-  auto ran = run.env.runner.run(qemu, [&](std::string_view line) {
+  run.env.progress(fmt::format("booting {}{} ({}{}{}), guest deadline {} s",
+                               spec.name.empty() ? "" : spec.name + ": ", run.kernel.release,
+                               run.result.accel,
+                               vm_spec.clock == vm::Clock::virtual_time ? ", virtual clock" : "",
+                               libvirt ? ", libvirt" : "", deadline));
+  const proc::LineSink sink = [&](std::string_view line) {
     take_line(line);
     const auto& log = parser.log();
     // The guest has said all it will; power-off itself may wait for a
@@ -441,7 +444,22 @@ core::Result<Console> run_vm(BootRun& run) {
       return proc::LineAction::stop;
     }
     return proc::LineAction::keep_going;
-  });
+  };
+  if (libvirt) {
+    auto ran = vm::run_domain({spec.connect, run.env.cache}, vm_spec, spec.name, qemu, sink);
+    if (!ran)
+      return std::unexpected(ran.error());
+    run.result.libvirt_uri = ran->uri;
+    run.result.stage_s["libvirt_connect"] = ran->connect_s;
+    run.result.stage_s["libvirt_create"] = ran->create_s;
+    run.result.stage_s["libvirt_destroy"] = ran->destroy_s;
+    if (auto kept = core::write_file_atomic(run.result.dir / "domain.xml", ran->xml); !kept)
+      return std::unexpected(kept.error());
+    return Console{parser.log(), ran->ended, ran->ended.timed_out || guest_deadline};
+  }
+  if (restore)
+    restore->start();
+  auto ran = run.env.runner.run(qemu, sink);
   if (restore) {
     auto resumed = restore->finish();
     if (!ran)

@@ -107,8 +107,7 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::Range(0, 5));
   run->add_flag("--fail-fast", run_options.fail_fast,
                 "Stop starting cases after the first failure");
-  run->add_flag("--fresh-boot", run_options.fresh_boot,
-                "Boot every case from scratch instead of restoring its group's saved state");
+  spec::add_session_options(*run, run_options.overrides);
   run->add_option("--shard", run_options.shard,
                   "Run shard I/N of the suite (1-based), or auto: GitLab's "
                   "CI_NODE_INDEX/CI_NODE_TOTAL");

@@ -381,9 +381,12 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
   if (auto ok = check_exports(o.exports); !ok)
     return std::unexpected(ok.error());
   auto cases = suite::filter_cases(loaded->cases, o.filter);
-  if (o.fresh_boot)
-    for (auto& c : cases)
-      c.spec.fresh_boot = true;
+  for (auto& c : cases) {
+    if (auto set = spec::apply_options(c.spec, o.overrides); !set)
+      return std::unexpected(set.error());
+    if (auto valid = spec::validate(c.spec); !valid)
+      return std::unexpected(core::with_context(valid.error(), "case " + c.id));
+  }
   if (cases.empty())
     return std::unexpected(core::Error{
         core::ErrorKind::usage, fmt::format("--filter '{}' matches none of the {} cases of {}",

@@ -6,6 +6,7 @@
 #include "drivers/boot.h"
 #include "report/run_result.h"
 #include "report/session.h"
+#include "spec/option_cli.h"
 #include "suite/suite.h"
 
 #include <filesystem>
@@ -69,9 +70,9 @@ struct SuiteRequest {
   int repeat = 1;
   int retries = 0;
   bool fail_fast = false;
-  std::string shard;       // --shard I/N or auto ("": the whole suite)
-  std::string durations;   // --durations: an earlier summary.json, to balance shards
-  bool fresh_boot = false; // --fresh-boot: every case boots from scratch
+  std::string shard;             // --shard I/N or auto ("": the whole suite)
+  std::string durations;         // --durations: an earlier summary.json, to balance shards
+  spec::CliRunOptions overrides; // --fresh-boot, --backend, --connect: for every case
   Exports exports;
 };
 

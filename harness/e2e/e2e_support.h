@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <sys/types.h>
@@ -148,5 +149,79 @@ inline std::filesystem::path only_session(const std::filesystem::path& results) 
     session = e.path();
   return session;
 }
+
+// result.json of every case of the one session under `results`, by case id.
+inline std::map<std::string, nlohmann::json> results_of(const std::filesystem::path& results) {
+  std::map<std::string, nlohmann::json> out;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(only_session(results)))
+    if (entry.path().filename() == "result.json") {
+      auto r = nlohmann::json::parse(*core::read_file(entry.path()));
+      const auto id = r.at("name").get<std::string>();
+      out[id] = std::move(r); // json's operator= takes its argument by value
+    }
+  return out;
+}
+
+// suites/knobs.yaml on 2 jobs, with `extra` options; every case's result.json.
+inline std::map<std::string, nlohmann::json>
+run_knobs(const std::filesystem::path& results, std::vector<std::string> extra,
+          const std::map<std::string, std::string>& env) {
+  std::vector<std::string> args{
+      "run", PROBEGATE_SOURCE_DIR "/suites/knobs.yaml", "-j", "2", "--results", results.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto ran = run_probegate(args, env, std::chrono::minutes(20));
+  EXPECT_EQ(ran.exit_code, 0) << ran.output;
+  return results_of(results);
+}
+
+// What a case found, without when: the fields a verdict reads.
+inline nlohmann::json found(const nlohmann::json& r) {
+  const auto& o = r.at("outcome");
+  nlohmann::json probes = nlohmann::json::array();
+  for (const auto& p : o.at("probes"))
+    probes.push_back({p.at("device"), p.at("result")});
+  int loader_kills = 0;
+  for (const auto& k : o.at("udev_kills"))
+    loader_kills += k.at("loading_module") == true;
+  return {{"verdict", r.at("verdict")},
+          {"booted", o.at("booted")},
+          {"timed_out", o.at("timed_out")},
+          {"devices_bound", o.at("devices_bound")},
+          {"probe_failures", o.at("probe_failures")},
+          {"udev_worker_killed", o.at("udev_worker_killed")},
+          {"udev_kills", o.at("udev_kills").size()},
+          {"loader_kills", loader_kills},
+          {"udev_slow_warnings", o.at("udev_slow_warnings")},
+          {"udev_failed_events", o.at("udev_failed_events").size()},
+          {"probes", probes},
+          {"panic", o.at("panic")},
+          {"guest_kernel", o.at("guest_kernel")}};
+}
+
+// A test with a scratch directory and a cache of its own (saved states,
+// libvirt roots), sharing the kernels, layers and modules of the usual one
+// through links (PROBEGATE_CACHE in m_env).
+class PrivateCacheTest : public ::testing::Test {
+protected:
+  explicit PrivateCacheTest(std::string prefix) : m_prefix(std::move(prefix)) {}
+  void SetUp() override {
+    if (const auto& why = skip_reason(); !why.empty())
+      PROBEGATE_E2E_SKIP() << why;
+    auto dir = core::TempDir::create(std::filesystem::temp_directory_path(), m_prefix);
+    ASSERT_TRUE(dir) << dir.error().message;
+    m_dir.emplace(std::move(*dir));
+    m_cache = m_dir->path() / "cache";
+    std::filesystem::create_directories(m_cache);
+    for (const char* shared : {"kernels", "layers", "modules", "apt", "index", "sources"})
+      if (std::filesystem::exists(core::cache_root() / shared))
+        std::filesystem::create_directory_symlink(core::cache_root() / shared, m_cache / shared);
+    m_env = {{"PROBEGATE_CACHE", m_cache.string()}};
+  }
+  std::filesystem::path dir() const { return m_dir->path(); }
+  std::string m_prefix;
+  std::optional<core::TempDir> m_dir;
+  std::filesystem::path m_cache;
+  std::map<std::string, std::string> m_env;
+};
 
 } // namespace probegate::e2e

@@ -18,83 +18,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// result.json of every case of the one session under `results`, by case id.
-std::map<std::string, nlohmann::json> results_of(const fs::path& results) {
-  std::map<std::string, nlohmann::json> out;
-  for (const auto& entry : fs::recursive_directory_iterator(e2e::only_session(results)))
-    if (entry.path().filename() == "result.json") {
-      auto r = nlohmann::json::parse(*core::read_file(entry.path()));
-      const auto id = r.at("name").get<std::string>();
-      out[id] = std::move(r); // json's operator= takes its argument by value
-    }
-  return out;
-}
-
-std::map<std::string, nlohmann::json> run_knobs(const fs::path& results,
-                                                std::vector<std::string> extra,
-                                                const std::map<std::string, std::string>& env) {
-  std::vector<std::string> args{
-      "run", PROBEGATE_SOURCE_DIR "/suites/knobs.yaml", "-j", "2", "--results", results.string()};
-  args.insert(args.end(), extra.begin(), extra.end());
-  const auto ran = e2e::run_probegate(args, env, std::chrono::minutes(20));
-  EXPECT_EQ(ran.exit_code, 0) << ran.output;
-  return results_of(results);
-}
-
-// What a case found, without when: the fields a verdict reads.
-nlohmann::json found(const nlohmann::json& r) {
-  const auto& o = r.at("outcome");
-  nlohmann::json probes = nlohmann::json::array();
-  for (const auto& p : o.at("probes"))
-    probes.push_back({p.at("device"), p.at("result")});
-  int loader_kills = 0;
-  for (const auto& k : o.at("udev_kills"))
-    loader_kills += k.at("loading_module") == true;
-  return {{"verdict", r.at("verdict")},
-          {"booted", o.at("booted")},
-          {"timed_out", o.at("timed_out")},
-          {"devices_bound", o.at("devices_bound")},
-          {"probe_failures", o.at("probe_failures")},
-          {"udev_worker_killed", o.at("udev_worker_killed")},
-          {"udev_kills", o.at("udev_kills").size()},
-          {"loader_kills", loader_kills},
-          {"udev_slow_warnings", o.at("udev_slow_warnings")},
-          {"udev_failed_events", o.at("udev_failed_events").size()},
-          {"probes", probes},
-          {"panic", o.at("panic")},
-          {"guest_kernel", o.at("guest_kernel")}};
-}
-
-class Snapshot : public ::testing::Test {
+class Snapshot : public e2e::PrivateCacheTest {
 protected:
-  void SetUp() override {
-    if (const auto& why = e2e::skip_reason(); !why.empty())
-      PROBEGATE_E2E_SKIP() << why;
-    auto dir = core::TempDir::create(fs::temp_directory_path(), "pg-snapshot-");
-    ASSERT_TRUE(dir) << dir.error().message;
-    m_dir.emplace(std::move(*dir));
-    // A cache of its own for the saved states, sharing the kernels, layers
-    // and modules of the usual one (read through PROBEGATE_CACHE's links).
-    m_cache = m_dir->path() / "cache";
-    fs::create_directories(m_cache);
-    for (const char* shared : {"kernels", "layers", "modules", "apt", "index", "sources"})
-      if (fs::exists(core::cache_root() / shared))
-        fs::create_directory_symlink(core::cache_root() / shared, m_cache / shared);
-    m_env = {{"PROBEGATE_CACHE", m_cache.string()}};
-  }
-  fs::path dir() const { return m_dir->path(); }
-  std::optional<core::TempDir> m_dir;
-  fs::path m_cache;
-  std::map<std::string, std::string> m_env;
+  Snapshot() : PrivateCacheTest("pg-snapshot-") {}
 };
 
 // The knob table restored from saved states finds what it finds on fresh
 // boots: every verdict and every field a verdict reads. Restores of the
 // same states repeat to the microsecond, pids and orders included.
 TEST_F(Snapshot, RestoredKnobTableFindsWhatFreshBootsFind) {
-  const auto fresh = run_knobs(dir() / "fresh", {"--fresh-boot"}, m_env);
-  const auto first = run_knobs(dir() / "first", {}, m_env);
-  const auto again = run_knobs(dir() / "again", {}, m_env);
+  const auto fresh = e2e::run_knobs(dir() / "fresh", {"--fresh-boot"}, m_env);
+  const auto first = e2e::run_knobs(dir() / "first", {}, m_env);
+  const auto again = e2e::run_knobs(dir() / "again", {}, m_env);
   ASSERT_EQ(fresh.size(), 8U);
   ASSERT_EQ(first.size(), 8U);
   ASSERT_EQ(again.size(), 8U);
@@ -108,7 +43,7 @@ TEST_F(Snapshot, RestoredKnobTableFindsWhatFreshBootsFind) {
     EXPECT_TRUE(path.at("pause_step_ns").is_number()) << id;
     groups.insert(path.at("state_key").get<std::string>());
     made += path.at("state_made").get<bool>();
-    EXPECT_EQ(found(r), found(fresh.at(id))) << id;
+    EXPECT_EQ(e2e::found(r), e2e::found(fresh.at(id))) << id;
     // The second run restores the first run's states, and repeats it.
     EXPECT_FALSE(again.at(id).at("boot_path").at("state_made").get<bool>()) << id;
     EXPECT_EQ(again.at(id).at("outcome"), r.at("outcome")) << id;
@@ -124,7 +59,7 @@ TEST_F(Snapshot, RestoredKnobTableFindsWhatFreshBootsFind) {
 // group boots and saves it again, and still passes.
 TEST_F(Snapshot, DamagedStateIsRebuilt) {
   const std::vector<std::string> one{"--filter", "knobs/sync"};
-  const auto before = run_knobs(dir() / "before", one, m_env);
+  const auto before = e2e::run_knobs(dir() / "before", one, m_env);
   ASSERT_EQ(before.size(), 1U);
   const auto key = before.at("knobs/sync").at("boot_path").at("state_key").get<std::string>();
   const fs::path state = m_cache / "states" / key / "state";
@@ -134,7 +69,7 @@ TEST_F(Snapshot, DamagedStateIsRebuilt) {
     f.seekp(static_cast<std::streamoff>(fs::file_size(state) / 2));
     f.put('\x5a');
   }
-  const auto after = run_knobs(dir() / "after", one, m_env);
+  const auto after = e2e::run_knobs(dir() / "after", one, m_env);
   ASSERT_EQ(after.size(), 1U);
   const auto& path = after.at("knobs/sync").at("boot_path");
   EXPECT_TRUE(path.at("state_made").get<bool>()) << "the damaged state was trusted";
@@ -146,7 +81,7 @@ TEST_F(Snapshot, DamagedStateIsRebuilt) {
 // saves, the other waits on the lock and restores that state.
 TEST_F(Snapshot, TwoJobsOfOneGroupMakeOneState) {
   const auto ran =
-      run_knobs(dir() / "cold", {"--filter", "knobs/*sync"}, m_env); // sync, prefer-async
+      e2e::run_knobs(dir() / "cold", {"--filter", "knobs/*sync"}, m_env); // sync, prefer-async
   ASSERT_EQ(ran.size(), 2U);
   int made = 0;
   std::set<std::string> keys;

@@ -2,6 +2,7 @@
 // The only file that starts processes (Boost.Process v2, pidfd based).
 // Boost.Process v2 is compiled into this one translation unit (src.hpp).
 #define BOOST_PROCESS_V2_SEPARATE_COMPILATION 1
+#include "proc/output_collector.h"
 #include "proc/process_runner.h"
 
 #include <algorithm>
@@ -36,10 +37,6 @@ namespace bp = boost::process::v2;
 using namespace std::chrono_literals;
 
 constexpr auto k_kill_grace = 3s;
-constexpr size_t k_max_line = 64 * 1024;
-// Guest output is untrusted: the saved log stops growing here (parsing goes on).
-constexpr std::uint64_t k_max_log_bytes = 64ull * 1024 * 1024;
-constexpr size_t k_tail_lines = 20;
 
 // Runs in the child between fork and exec: own process group (so we can kill
 // everything it starts), death with the harness, default signal mask.
@@ -70,109 +67,6 @@ std::vector<std::string> environment_for(const core::Command& command) {
     env.push_back(key + "=" + value);
   return env;
 }
-
-// Splits output into lines, feeds the sink, keeps a tail and the log.
-class OutputCollector {
-public:
-  OutputCollector(const core::Command& command, const LineSink& sink)
-      : m_sink(sink), m_log_path(command.log_path) {
-    if (!m_log_path.empty()) {
-      m_log.open(partial_path(), std::ios::binary | std::ios::trunc);
-      m_log.write(command.log_preamble.data(),
-                  static_cast<std::streamsize>(command.log_preamble.size()));
-      m_logged = command.log_preamble.size();
-    }
-  }
-  // A log that never became whole (the child could not start, the run was
-  // interrupted, the disk filled) is not left half-written.
-  ~OutputCollector() {
-    if (!m_log_path.empty() && !m_published) {
-      std::error_code ec;
-      std::filesystem::remove(partial_path(), ec);
-    }
-  }
-  OutputCollector(const OutputCollector&) = delete;
-  OutputCollector& operator=(const OutputCollector&) = delete;
-
-  // Returns false when the sink asked to stop.
-  bool feed(std::string_view data) {
-    if (m_log.is_open() && m_logged < k_max_log_bytes) {
-      const auto room =
-          static_cast<size_t>(std::min<std::uint64_t>(data.size(), k_max_log_bytes - m_logged));
-      errno = 0;
-      m_log.write(data.data(), static_cast<std::streamsize>(room));
-      if (!m_log && m_write_errno == 0)
-        m_write_errno = errno;
-      m_logged += room;
-      if (m_logged >= k_max_log_bytes)
-        m_log << fmt::format("\n[probegate: log capped at {} MiB; the rest was read, not saved]\n",
-                             k_max_log_bytes >> 20);
-    }
-    bool go_on = true;
-    for (char c : data) {
-      if (c == '\n' || m_partial.size() >= k_max_line)
-        go_on = finish_line() && go_on;
-      if (c != '\n')
-        m_partial += c;
-    }
-    return go_on;
-  }
-
-  bool flush() { return m_partial.empty() || finish_line(); }
-
-  core::Status close_log() {
-    if (!m_log.is_open())
-      return {};
-    errno = 0;
-    m_log.close();
-    if (!m_log && m_write_errno == 0)
-      m_write_errno = errno;
-    std::error_code ec;
-    if (!m_log) { // a full disk: no half log is left behind
-      std::filesystem::remove(partial_path(), ec);
-      return core::infra_error("cannot write {}: {} (is its file system full?)",
-                               m_log_path.string(),
-                               m_write_errno ? std::strerror(m_write_errno) : "write failed");
-    }
-    std::filesystem::rename(partial_path(), m_log_path, ec);
-    if (ec) {
-      std::filesystem::remove(partial_path(), ec);
-      return core::infra_error("cannot rename {}: {}", m_log_path.string(), ec.message());
-    }
-    m_published = true;
-    return {};
-  }
-
-  std::string tail() const {
-    std::string out;
-    for (const auto& line : m_tail)
-      out += line + "\n";
-    return out;
-  }
-
-private:
-  std::filesystem::path partial_path() const { return m_log_path.string() + ".partial"; }
-
-  bool finish_line() {
-    if (!m_partial.empty() && m_partial.back() == '\r')
-      m_partial.pop_back();
-    m_tail.push_back(m_partial);
-    if (m_tail.size() > k_tail_lines)
-      m_tail.pop_front();
-    const bool go_on = !m_sink || m_sink(m_partial) == LineAction::keep_going;
-    m_partial.clear();
-    return go_on;
-  }
-
-  const LineSink& m_sink;
-  std::filesystem::path m_log_path;
-  std::ofstream m_log;
-  int m_write_errno = 0; // why the log could not be written (ENOSPC), once known
-  std::uint64_t m_logged = 0;
-  bool m_published = false;
-  std::string m_partial;
-  std::deque<std::string> m_tail;
-};
 
 class BoostProcessRunner final : public ProcessRunner {
 public:

@@ -128,6 +128,7 @@ nlohmann::json to_json(const RunResult& r) {
         {"restore_s", r.boot_path.restore_s},
         {"pause_step_ns", r.boot_path.pause_step_ns ? nlohmann::json(*r.boot_path.pause_step_ns)
                                                     : nlohmann::json(nullptr)}}},
+      {"libvirt_uri", r.libvirt_uri},
       {"wall_s", r.wall_s},
       {"error", r.error},
   };
@@ -256,6 +257,7 @@ core::Result<RunResult> result_from_json(const nlohmann::json& j) {
                    .restore_s = field<double>(b, "restore_s"),
                    .pause_step_ns = maybe<long long>(b, "pause_step_ns")};
   }
+  r.libvirt_uri = j.value("libvirt_uri", ""); // absent before the libvirt backend
   r.wall_s = field<double>(j, "wall_s");
   r.error = field<std::string>(j, "error");
   return r;

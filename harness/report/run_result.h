@@ -51,6 +51,7 @@ struct RunResult {
   std::map<std::string, double> stage_s;     // fetch, module_build, image, accel, boot
   double host_before_qemu_s = 0;
   BootPath boot_path;
+  std::string libvirt_uri; // --backend libvirt: the URI used, without credentials
   double wall_s = 0;
   std::string error; // the infrastructure error, when verdict is error
   std::filesystem::path dir;

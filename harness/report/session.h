@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/error.h"
+#include "core/text.h"
 #include "report/run_result.h"
 #include "verdict/verdict.h"
 
@@ -84,7 +85,7 @@ std::string summary_json(const Session& session);
 // the failed checks and the console's last lines. Every string is escaped
 // and stripped of control characters.
 std::string junit_xml(const Session& session);
-std::string xml_escape(std::string_view text);
+using core::xml_escape;
 // KTAP version 1 (the kernel's Documentation/dev-tools/ktap.rst), one
 // result line per case: `ok`, `ok … # SKIP reason`, `not ok` after the failed
 // checks as diagnostic lines, `not ok … # ERROR reason` for an

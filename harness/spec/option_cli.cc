@@ -18,10 +18,12 @@ std::vector<std::string> CliRunOptions::flags_given() const {
   return out;
 }
 
-void add_run_options(CLI::App& app, CliRunOptions& options, bool with_kernel) {
+namespace {
+
+template <typename Pick> void add_options(CLI::App& app, CliRunOptions& options, Pick pick) {
   const RunSpec defaults;
   for (const auto& o : run_options()) {
-    if (o.key == "kernel" && !with_kernel)
+    if (!pick(o))
       continue;
     const std::string key(o.key);
     std::string help(o.help);
@@ -57,12 +59,28 @@ void add_run_options(CLI::App& app, CliRunOptions& options, bool with_kernel) {
   }
 }
 
-core::Result<RunSpec> to_spec(const CliRunOptions& options) {
-  RunSpec spec;
+} // namespace
+
+void add_run_options(CLI::App& app, CliRunOptions& options, bool with_kernel) {
+  add_options(app, options, [&](const OptionDef& o) { return o.key != "kernel" || with_kernel; });
+}
+
+void add_session_options(CLI::App& app, CliRunOptions& options) {
+  add_options(app, options, [](const OptionDef& o) { return o.session_wide; });
+}
+
+core::Status apply_options(RunSpec& spec, const CliRunOptions& options) {
   for (const auto& o : run_options())
     if (auto it = options.given.find(o.key); it != options.given.end())
       if (auto set = set_option(spec, o, it->second, o.flag); !set)
-        return std::unexpected(set.error());
+        return set;
+  return {};
+}
+
+core::Result<RunSpec> to_spec(const CliRunOptions& options) {
+  RunSpec spec;
+  if (auto set = apply_options(spec, options); !set)
+    return std::unexpected(set.error());
   if (auto resolved = check_capacity(spec); !resolved)
     return std::unexpected(resolved.error());
   if (auto valid = validate(spec); !valid)

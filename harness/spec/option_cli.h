@@ -30,6 +30,13 @@ struct CliRunOptions {
 // `with_kernel`: whether the command takes --kernel (bisect-run builds its own).
 void add_run_options(CLI::App& app, CliRunOptions& options, bool with_kernel);
 
+// The options `probegate run` takes for every case of a suite
+// (OptionDef::session_wide: --fresh-boot, --backend, --connect).
+void add_session_options(CLI::App& app, CliRunOptions& options);
+
+// Sets the options given into `spec`. Errors name the flag.
+core::Status apply_options(RunSpec& spec, const CliRunOptions& options);
+
 // The RunSpec of the options given (the rest at their defaults), capacity
 // resolved and validated. Errors name the flag.
 core::Result<RunSpec> to_spec(const CliRunOptions& options);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "spec/options.h"
 
+#include "vm/libvirt.h"
+
 #include <algorithm>
 #include <charconv>
 #include <fmt/format.h>
@@ -295,6 +297,7 @@ std::vector<OptionDef> make_table() {
       .help = "Boot every case from scratch instead of restoring its group's saved state",
       .type = OptionType::yes_no,
       .cli_switch = true,
+      .session_wide = true,
       .set = [](RunSpec& s, const OptionValue& v) { s.fresh_boot = v.yes; },
       .get = [](const RunSpec& s) { return yes_no(s.fresh_boot); },
   });
@@ -385,6 +388,43 @@ std::vector<OptionDef> make_table() {
       .set = [](RunSpec& s, const OptionValue& v) { s.device_timeout_s = v.number; },
       .get = [](const RunSpec& s) { return maybe_number(s.device_timeout_s); },
   });
+  t.push_back({
+      .key = "backend",
+      .flag = "--backend",
+      .help = "What runs the VM: probegate's own QEMU, or libvirt (the embedded driver unless "
+              "--connect names a daemon)",
+      .type = OptionType::choice,
+      .words = {"qemu", "libvirt"},
+      .id_prefix = "backend-",
+      .session_wide = true,
+      .set =
+          [](RunSpec& s, const OptionValue& v) {
+            s.backend = v.word == "qemu" ? Backend::qemu : Backend::libvirt;
+          },
+      .get = [](const RunSpec& s) -> Text {
+        return s.backend == Backend::qemu ? "qemu" : "libvirt";
+      },
+  });
+  t.push_back({
+      .key = "connect",
+      .flag = "--connect",
+      .help = "--backend libvirt: the libvirt URI (qemu:///system, qemu+tcp://HOST/system, "
+              "qemu+ssh://USER@HOST/system; default: the embedded driver, no daemon)",
+      .type = OptionType::text,
+      .id_prefix = "connect-",
+      .session_wide = true,
+      .set = [](RunSpec& s, const OptionValue& v) { s.connect = std::string(v.word); },
+      .check = vm::check_libvirt_uri,
+      .get = [](const RunSpec& s) -> Text {
+        return s.connect.empty() ? std::nullopt : Text(s.connect);
+      },
+      // Credentials never reach result.json.
+      .json =
+          [](const RunSpec& s) {
+            return s.connect.empty() ? nlohmann::json(nullptr)
+                                     : nlohmann::json(vm::redact_uri(s.connect));
+          },
+  });
   return t;
 }
 
@@ -435,6 +475,9 @@ core::Status set_option(RunSpec& spec, const OptionDef& option, std::string_view
       return core::usage_error("{} must be {}, not '{}'", name, one_of(option.words), text);
     break;
   case OptionType::text:
+    if (option.check != nullptr)
+      if (auto checked = option.check(text, name); !checked)
+        return checked;
     break;
   }
   option.set(spec, value);

@@ -49,8 +49,11 @@ struct OptionDef {
   bool cli_switch = false;   // given without a value on the command line
   bool bisect_param = false; // `bisect --param KEY=LO..HI` may vary it
   bool by_kernel = true;     // `by_kernel:` may set it
+  bool session_wide = false; // `probegate run` takes it too, for every case of the suite
   std::string_view cli_group = {}; // help section ("" = Options)
   void (*set)(RunSpec&, const OptionValue&) = nullptr;
+  // A text option's own check of its value; errors name `name`.
+  core::Status (*check)(std::string_view text, std::string_view name) = nullptr;
   // The value as a suite would write it; nullopt when unset.
   std::optional<std::string> (*get)(const RunSpec&) = nullptr;
   // result.json's value, when not get()'s text (a number for integers).

@@ -49,6 +49,8 @@ const std::map<std::string, Sample, std::less<>> k_samples{
     {"udev_extra_timeout", {"0", {}, "ten"}},
     {"init", {"systemd", {}, "sysvinit"}},
     {"device_timeout", {"10", {"--init", "systemd"}, "soon"}},
+    {"backend", {"libvirt", {}, "xen"}},
+    {"connect", {"qemu+tcp://10.0.0.2/system", {"--backend", "libvirt"}, "qemu+tpc://x/system"}},
 };
 
 // argv for `option` set to `value`, as a user types it.
@@ -124,7 +126,9 @@ TEST(Options, SuiteKeysKeepTheirOrder) {
                                                      "udev_timeout_signal",
                                                      "udev_extra_timeout",
                                                      "init",
-                                                     "device_timeout"}));
+                                                     "device_timeout",
+                                                     "backend",
+                                                     "connect"}));
   EXPECT_EQ(bisect_param_names(), "devices, probe-delay-ms, udev-timeout or udev-extra-timeout");
 }
 

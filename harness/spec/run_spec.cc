@@ -81,6 +81,8 @@ core::Status validate(const RunSpec& spec) {
                              fault_name(spec.inject_fault));
   if (spec.device_timeout_s && spec.init != Init::systemd)
     return core::usage_error("--device-timeout is systemd's: add --init systemd");
+  if (!spec.connect.empty() && spec.backend != Backend::libvirt)
+    return core::usage_error("--connect names a libvirt URI: add --backend libvirt");
   if (spec.clock == vm::Clock::virtual_time && spec.accel == "kvm")
     return core::usage_error("--clock virtual needs TCG (icount); with --accel kvm use "
                              "--clock real");

@@ -32,6 +32,8 @@ enum class UdevVia { cmdline, cmdline_rd, udev_conf, udevd_arg };
 // initramfs-tools does), or the suite's systemd with its udevd, waiting for
 // the slowprobe devices as a distro initrd waits for its root disk.
 enum class Init { agent, systemd };
+// What runs the VM (docs/CONTRACTS.md "Backends").
+enum class Backend { qemu, libvirt };
 
 // One boot, as the user asked for it (docs/CONTRACTS.md "Run options"). Pure data:
 // the CLI and suites fill it; the functions below derive the guest's
@@ -63,6 +65,8 @@ struct RunSpec {
   std::optional<int> udev_extra_timeout_s; // unset: udevd's own (see udev_extra_s)
   Init init = Init::agent;
   std::optional<int> device_timeout_s; // --init systemd: each device unit's; unset: systemd's 90 s
+  Backend backend = Backend::qemu;
+  std::string connect; // --backend libvirt: the URI; "": the embedded driver
 };
 
 inline constexpr int k_systemd_default_device_timeout_s = 90;

@@ -5,8 +5,6 @@
 
 namespace probegate::vm {
 
-namespace {
-
 // QEMU's option syntax doubles a comma inside a value.
 std::string option_value(const std::filesystem::path& path) {
   std::string out;
@@ -18,7 +16,19 @@ std::string option_value(const std::filesystem::path& path) {
   return out;
 }
 
-} // namespace
+std::vector<std::string> device_args(const VmSpec& spec, const QemuProfile& profile) {
+  std::vector<std::string> args;
+  for (int i = 0; i < spec.edu_devices; ++i)
+    args.insert(args.end(), {"-device", profile.test_device});
+  // Guest-visible: the same on every boot. A guest panic notification is
+  // ignored (the console says it) unless the guest is meant to stop there.
+  args.insert(args.end(), {"-device", "pvpanic", "-action",
+                           spec.guest_can_pause ? "panic=pause" : "panic=none"});
+  if (!spec.config_file.empty())
+    args.insert(args.end(), {"-fw_cfg", fmt::format("name={},file={}", k_config_fw_cfg,
+                                                    option_value(spec.config_file))});
+  return args;
+}
 
 std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profile) {
   const bool kvm = spec.accel == Accel::kvm;
@@ -39,8 +49,12 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
       "none",
       "-monitor",
       "none",
-      "-serial",
-      "stdio",
+      // The serial port as a device, after the machine's own (libvirt's
+      // way): its place among the ISA devices is guest-visible.
+      "-chardev",
+      "stdio,id=charserial0",
+      "-device",
+      "isa-serial,chardev=charserial0,id=serial0,index=0",
       "-net",
       "none",
   };
@@ -50,19 +64,12 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
     // A fixed RTC base date too: the host's date would seed the guest's
     // randomness (hash seeds, udev's worker order) differently every run.
     argv.insert(argv.end(),
-                {"-icount", "shift=0,sleep=off", "-rtc", "base=2025-01-01T00:00:00,clock=vm"});
+                {"-icount", k_icount, "-rtc", fmt::format("base={},clock=vm", k_rtc_base)});
   }
   argv.insert(argv.end(), {"-kernel", spec.kernel.string(), "-initrd", spec.initrd.string(),
                            "-append", spec.cmdline});
-  for (int i = 0; i < spec.edu_devices; ++i)
-    argv.insert(argv.end(), {"-device", profile.test_device});
-  // Guest-visible: the same on every boot. A guest panic notification is
-  // ignored (the console says it) unless the guest is meant to stop there.
-  argv.insert(argv.end(), {"-device", "pvpanic", "-action",
-                           spec.guest_can_pause ? "panic=pause" : "panic=none"});
-  if (!spec.config_file.empty())
-    argv.insert(argv.end(), {"-fw_cfg", fmt::format("name={},file={}", k_config_fw_cfg,
-                                                    option_value(spec.config_file))});
+  const auto devices = device_args(spec, profile);
+  argv.insert(argv.end(), devices.begin(), devices.end());
   if (!spec.qmp_socket.empty())
     argv.insert(argv.end(),
                 {"-chardev",

@@ -32,6 +32,16 @@ struct VmSpec {
   bool incoming = false;             // wait for a saved state (QMP migrate-incoming)
 };
 
+// The virtual clock (docs/FACTS.md "The virtual clock"): one instruction a
+// nanosecond, idle time skipped, and an RTC that starts at a fixed date
+// (k_rtc_base_epoch seconds since 1970, UTC).
+inline constexpr const char* k_icount = "shift=0,sleep=off";
+inline constexpr const char* k_rtc_base = "2025-01-01T00:00:00";
+inline constexpr long long k_rtc_base_epoch = 1735689600;
+
+// QEMU's option syntax: a comma inside a value is doubled.
+std::string option_value(const std::filesystem::path& path);
+
 // The fw_cfg file the guest's pgagent module serves as /proc/probegate-config.
 inline constexpr const char* k_config_fw_cfg = "opt/probegate/run.cpio";
 
@@ -46,5 +56,9 @@ struct QemuProfile {
 };
 
 std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profile = {});
+
+// The part of qemu_argv() libvirt has no elements for: the test devices,
+// pvpanic and its action, the case's fw_cfg file.
+std::vector<std::string> device_args(const VmSpec& spec, const QemuProfile& profile = {});
 
 } // namespace probegate::vm
