@@ -21,14 +21,8 @@ trap 'rm -rf "$work"' EXIT
 knob_case=(--kernel debian:6.1 --devices 2 --probe-delay-ms 4000 --probe-kthread
   --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes --fresh-boot)
 
-now() { date +%s.%N; }
-secs() { # command... -> wall seconds
-  local t0 t1
-  t0=$(now)
-  "$@" >/dev/null 2>&1 || true
-  t1=$(now)
-  echo "$t1 - $t0" | bc -l
-}
+# shellcheck source=bench/timing.sh
+. "$(dirname "$0")/timing.sh"
 
 # Warm every cache the runs use, libvirt's capabilities probe included.
 "$pg" boot "${knob_case[@]}" --results "$work/warm" >/dev/null 2>&1

@@ -23,15 +23,8 @@ knob_case=(--kernel debian:6.1 --devices 2 --probe-delay-ms 4000 --probe-kthread
 default_timeout=(--kernel debian:6.1 --devices 2 --probe-delay-ms 200000
   --udev-timeout 180)
 
-now() { date +%s.%N; }
-secs() { # command... -> wall seconds
-  local t0 t1
-  t0=$(now)
-  "$@" >/dev/null 2>&1 || true
-  t1=$(now)
-  echo "$t1 - $t0" | bc -l
-}
-mean() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print(sum(v)/len(v))' "$@"; }
+# shellcheck source=bench/timing.sh
+. "$(dirname "$0")/timing.sh"
 
 # Warm every cache the runs use, saved states included.
 "$pg" run "$here/suites/knobs.yaml" --jobs 2 --results "$work/warm" >/dev/null 2>&1

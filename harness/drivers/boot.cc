@@ -97,10 +97,9 @@ bool has_pause_point(const BootRun& run) {
   return !run.agent_module.empty() && run.spec.inject_fault != spec::Fault::corrupt_initramfs;
 }
 
-// Boot once, restore per case, unless the case asks for a fresh boot or
-// runs on a real-time clock (KVM, or --clock real), where no two boots
-// repeat anyway.
-// libvirt boots every case afresh (docs/CONTRACTS.md "Backends").
+// Boot once, restore per case, unless the case asks for a fresh boot, runs
+// on libvirt (every case afresh: docs/CONTRACTS.md "Backends") or on a
+// real-time clock (KVM, or --clock real), where no two boots repeat anyway.
 bool restorable(const BootRun& run) {
   return has_pause_point(run) && !run.spec.fresh_boot && run.spec.backend == spec::Backend::qemu &&
          machine_spec(run).clock == vm::Clock::virtual_time;

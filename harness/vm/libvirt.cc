@@ -95,18 +95,16 @@ core::Result<Connection> open_connection(const std::string& uri) {
 }
 
 // Destroys the active domains of `conn` that `is_ours` picks.
-int destroy_domains(virConnectPtr conn, const std::function<bool(std::string_view)>& is_ours) {
+void destroy_domains(virConnectPtr conn, const std::function<bool(std::string_view)>& is_ours) {
   virDomainPtr* domains = nullptr;
   const int count = virConnectListAllDomains(conn, &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
-  int destroyed = 0;
   for (int i = 0; i < count; ++i) {
     const char* name = virDomainGetName(domains[i]);
-    if (name != nullptr && is_ours(name) && virDomainDestroy(domains[i]) == 0)
-      ++destroyed;
+    if (name != nullptr && is_ours(name))
+      (void)virDomainDestroy(domains[i]);
     virDomainFree(domains[i]);
   }
   std::free(domains);
-  return destroyed;
 }
 
 // The process's libvirt: the event loop the embedded driver, streams and
@@ -146,13 +144,8 @@ public:
       return std::unexpected(conn.error());
     }
     if (!is_embedded(uri))
-      m_reaped += reap_remote(conn->get());
+      reap_remote(conn->get());
     return m_connections.emplace(uri, std::move(*conn)).first->second.get();
-  }
-
-  int reaped() {
-    std::lock_guard lock(m_mutex);
-    return m_reaped;
   }
 
 private:
@@ -240,9 +233,8 @@ private:
           continue;
         std::ranges::replace(*cmdline, '\0', ' ');
         if (cmdline->find(fmt::format("guest={}", k_domain_prefix)) != std::string::npos &&
-            cmdline->find(entry.path().string()) != std::string::npos &&
-            ::kill(static_cast<pid_t>(pid), SIGKILL) == 0)
-          ++m_reaped;
+            cmdline->find(entry.path().string()) != std::string::npos)
+          (void)::kill(static_cast<pid_t>(pid), SIGKILL);
       }
       std::error_code gone;
       fs::remove_all(entry.path(), gone);
@@ -250,9 +242,9 @@ private:
   }
 
   // A daemon's domains named after this host and a pid that no longer runs.
-  static int reap_remote(virConnectPtr conn) {
+  static void reap_remote(virConnectPtr conn) {
     const std::string mine = fmt::format("{}{}-", k_domain_prefix, this_host());
-    return destroy_domains(conn, [&](std::string_view name) {
+    destroy_domains(conn, [&](std::string_view name) {
       if (!name.starts_with(mine))
         return false;
       const std::string rest(name.substr(mine.size()));
@@ -264,7 +256,6 @@ private:
   std::mutex m_mutex;
   bool m_ready = false;
   bool m_reaped_embedded = false;
-  int m_reaped = 0;
   std::optional<core::TempDir> m_root;
   std::map<std::string, Connection> m_connections;
 };
@@ -433,13 +424,6 @@ std::string domain_name(std::string_view case_name) {
                      sanitized_case(case_name));
 }
 
-int reap_dead_domains(const LibvirtTarget& target) {
-  auto& hub = Hub::get(target.cache);
-  if (auto conn = hub.connect(target, nullptr); !conn)
-    return 0;
-  return hub.reaped();
-}
-
 core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& spec,
                                    std::string_view case_name, const core::Command& console,
                                    const proc::LineSink& sink) {
@@ -457,7 +441,7 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
   const std::string xml = domain_xml(spec, name);
   // A transient domain, held stopped until its console is open. A daemon
   // destroys it when this connection closes (a SIGKILLed probegate too);
-  // the embedded driver cannot, so reap_dead_domains() does.
+  // the embedded driver cannot, so the next run reaps it (Hub).
   const unsigned flags =
       VIR_DOMAIN_START_PAUSED | (is_embedded(uri) ? 0U : unsigned{VIR_DOMAIN_START_AUTODESTROY});
   const auto creating = SteadyClock::now();
@@ -590,7 +574,6 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
                                        fmt::format("interrupted while running domain {}", name)});
   run.ended = std::move(result);
   run.uri = redact_uri(uri);
-  run.name = name;
   run.xml = xml;
   return run;
 }

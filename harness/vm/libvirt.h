@@ -53,9 +53,8 @@ std::string domain_name(std::string_view case_name);
 // refused XML are infrastructure errors.
 struct DomainRun {
   proc::ProcessResult ended;
-  std::string uri;  // the URI used, redacted (the embedded root's path included)
-  std::string name; // the domain's
-  std::string xml;  // what libvirt was given
+  std::string uri; // the URI used, redacted (the embedded root's path included)
+  std::string xml; // what libvirt was given
   // Wall seconds: connecting (the first time in a process, with the reaping
   // of dead runs), creating the domain (QEMU started and probed, still
   // stopped), and destroying it at the end.
@@ -66,11 +65,5 @@ struct DomainRun {
 core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& spec,
                                    std::string_view case_name, const core::Command& console,
                                    const proc::LineSink& sink);
-
-// Connects to `target` as a run does, and with it destroys what SIGKILLed
-// probegate runs left: their embedded roots (with their
-// domains), or on a daemon the domains named after this host and a pid that
-// no longer runs. Returns how many domains went (in this process so far).
-int reap_dead_domains(const LibvirtTarget& target);
 
 } // namespace probegate::vm
