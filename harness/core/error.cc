@@ -11,6 +11,8 @@ int exit_code(ErrorKind kind) {
     return 3;
   case ErrorKind::interrupted:
     return 130;
+  case ErrorKind::host_lost:
+    return 3;
   }
   return 3;
 }
@@ -23,6 +25,8 @@ std::string_view kind_name(ErrorKind kind) {
     return "infrastructure";
   case ErrorKind::interrupted:
     return "interrupted";
+  case ErrorKind::host_lost:
+    return "host lost";
   }
   return "infrastructure";
 }

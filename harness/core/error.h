@@ -14,6 +14,9 @@ enum class ErrorKind {
   usage,       // bad input or usage: exit 2
   infra,       // a tool missing, a download failed, QEMU could not start: exit 3
   interrupted, // SIGINT/SIGTERM: exit 130
+  // A pool host went away (its daemon died, its connection dropped): the
+  // case is run again on another host; alone, it is infra (exit 3).
+  host_lost,
 };
 
 // An error a user can act on: the message names the file, option or tool and

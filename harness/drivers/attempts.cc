@@ -49,7 +49,7 @@ std::vector<Attempt> run_attempts(const spec::RunSpec& spec, const fs::path& dir
       a.result = runner(spec, retry_dir(a.dir, a.retried));
     }
     out.push_back(std::move(a));
-    if (out.back().interrupted() || (go_on && !go_on(out.back())))
+    if (out.back().interrupted() || out.back().host_lost() || (go_on && !go_on(out.back())))
       break;
   }
   return out;

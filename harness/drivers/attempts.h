@@ -49,6 +49,8 @@ struct Attempt {
   bool interrupted() const {
     return !result && result.error().kind == core::ErrorKind::interrupted;
   }
+  // Its pool host went away: the item is to be run again elsewhere.
+  bool host_lost() const { return !result && result.error().kind == core::ErrorKind::host_lost; }
   // A verdict on the kernel, neither an error around it nor a skip.
   bool testable() const {
     return result && result->verdict.kind != verdict::VerdictKind::error &&
@@ -58,7 +60,7 @@ struct Attempt {
 
 // The repeats of one item in order, each with its retries; after each,
 // `go_on` says whether to run the next (all of them when empty). An
-// interrupt always stops.
+// interrupt or a lost host always stops.
 std::vector<Attempt> run_attempts(const spec::RunSpec& spec, const std::filesystem::path& dir,
                                   const AttemptPolicy& policy, const CaseRunner& runner,
                                   const std::function<bool(const Attempt&)>& go_on = {});

@@ -285,9 +285,14 @@ core::Status build_image(BootRun& run) {
   return {};
 }
 
-// Accelerator: KVM only where a real tiny boot proved it works.
+// Accelerator: KVM only where a real tiny boot proved it works; on a pool
+// host, where its `kvm: true` label says it does (the suite sends a case
+// that asks for KVM only there).
 core::Status pick_accel(BootRun& run) {
-  auto accel = vm::choose_accel(run.spec.accel, run.env.runner, run.kernel.vmlinux);
+  auto accel = run.env.host != nullptr
+                   ? vm::decide_accel(run.spec.accel, run.env.host->kvm(),
+                                      run.env.host->kvm() ? std::optional(true) : std::nullopt)
+                   : vm::choose_accel(run.spec.accel, run.env.runner, run.kernel.vmlinux);
   if (!accel)
     return std::unexpected(accel.error());
   run.accel = std::move(*accel);
@@ -445,10 +450,23 @@ core::Result<Console> run_vm(BootRun& run) {
     return proc::LineAction::keep_going;
   };
   if (libvirt) {
-    auto ran = vm::run_domain({spec.connect, run.env.cache}, vm_spec, spec.name, qemu, sink);
+    vm::LibvirtTarget target;
+    target.uri = spec.connect;
+    target.cache = run.env.cache;
+    if (const auto* host = run.env.host) {
+      target.pool_host = true;
+      target.storage_pool = host->storage_pool;
+      target.pool_dir = host->pool_dir;
+      run.result.host = host->name;
+    }
+    auto ran = vm::run_domain(target, vm_spec, spec.name, qemu, sink);
     if (!ran)
       return std::unexpected(ran.error());
     run.result.libvirt_uri = ran->uri;
+    if (target.pool_host) {
+      run.result.stage_s["libvirt_upload"] = ran->upload_s;
+      run.result.uploaded_bytes = ran->uploaded_bytes;
+    }
     run.result.stage_s["libvirt_connect"] = ran->connect_s;
     run.result.stage_s["libvirt_create"] = ran->create_s;
     run.result.stage_s["libvirt_destroy"] = ran->destroy_s;
@@ -535,7 +553,8 @@ core::Result<report::RunResult> boot(const spec::RunSpec& spec, Environment& env
     result.wall_s = seconds_since(run.started);
     if (!result.dir.empty())
       (void)report::write_result(result);
-    if (error.kind == core::ErrorKind::interrupted)
+    if (error.kind == core::ErrorKind::interrupted ||
+        (error.kind == core::ErrorKind::host_lost && env.host != nullptr))
       return std::unexpected(error);
     return result;
   };

@@ -3,6 +3,7 @@
 
 #include "console/boot_log.h"
 #include "core/error.h"
+#include "pool/hosts.h"
 #include "proc/process_runner.h"
 #include "report/run_result.h"
 #include "spec/run_spec.h"
@@ -27,6 +28,10 @@ struct Environment {
   // chosen user space lacks is then a usage error (exit 2, nothing boots),
   // where a suite's matrix makes it a SKIP cell.
   bool explicit_request = false;
+  // The pool host this boot runs on (`run --hosts`), or none: its URI, its
+  // storage pool for uploads, its labels. Losing it returns
+  // ErrorKind::host_lost, for the suite to run the case elsewhere.
+  const pool::Host* host = nullptr;
 };
 
 // One boot: kernel -> module -> image -> VM -> console -> verdict -> report.

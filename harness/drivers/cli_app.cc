@@ -108,6 +108,9 @@ int run_cli(int argc, char** argv) {
   run->add_flag("--fail-fast", run_options.fail_fast,
                 "Stop starting cases after the first failure");
   spec::add_session_options(*run, run_options.overrides);
+  run->add_option("--hosts", run_options.hosts,
+                  "A hosts file (YAML): run the cases on a pool of libvirt hosts, as many at "
+                  "once as their slots");
   run->add_option("--shard", run_options.shard,
                   "Run shard I/N of the suite (1-based), or auto: GitLab's "
                   "CI_NODE_INDEX/CI_NODE_TOTAL");

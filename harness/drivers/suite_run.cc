@@ -9,11 +9,14 @@
 #include "kernel/kernel_store.h"
 #include "report/kcidb.h"
 #include "suite/shard.h"
+#include "vm/libvirt.h"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <deque>
+#include <fmt/ranges.h>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -45,9 +48,15 @@ bool stops_fail_fast(VerdictKind v) {
          v == VerdictKind::flaky;
 }
 
-// Runs one case (all its repeats). Returns false when interrupted.
-bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunner& runner,
-              report::CaseReport& out) {
+enum class CaseEnd {
+  finished,
+  interrupted,
+  host_lost, // to be run again on another host
+};
+
+// Runs one case (all its repeats).
+CaseEnd run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunner& runner,
+                 report::CaseReport& out) {
   out.id = c.id;
   out.where = c.where;
   out.row = c.row;
@@ -57,7 +66,7 @@ bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunne
     out.verdict = VerdictKind::skip;
     out.reason = *c.skip;
     (void)core::write_file_atomic(out.dir / "skipped.txt", *c.skip + "\n");
-    return true;
+    return CaseEnd::finished;
   }
   out.ran = true;
   std::vector<VerdictKind> verdicts;
@@ -67,7 +76,12 @@ bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunne
     if (attempt.interrupted()) {
       out.verdict = VerdictKind::error;
       out.reason = "interrupted";
-      return false;
+      return CaseEnd::interrupted;
+    }
+    if (attempt.host_lost()) {
+      out.verdict = VerdictKind::error;
+      out.reason = attempt.result.error().message;
+      return CaseEnd::host_lost;
     }
     if (!attempt.result) {
       const auto& error = attempt.result.error();
@@ -93,7 +107,20 @@ bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunne
     const auto& last = out.runs.back();
     out.reason = last.error.empty() ? last.verdict.reason : last.error;
   }
-  return true;
+  return CaseEnd::finished;
+}
+
+// What a lost host's case left in its directory, moved out of the way of
+// its next attempt: <session>/lost-hosts/<host>/<id>.
+void set_aside(const fs::path& session, const std::string& host, const std::string& id) {
+  const fs::path from = case_dir(session, id);
+  const fs::path to = session / report::k_lost_dir / host / id;
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  fs::remove_all(to, ec);
+  fs::rename(from, to, ec);
+  if (ec)
+    fs::remove_all(from, ec);
 }
 
 } // namespace
@@ -101,12 +128,41 @@ bool run_case(const suite::Case& c, const SuiteOptions& options, const CaseRunne
 report::Session run_suite(const std::string& suite_name, const std::vector<suite::Case>& cases,
                           const SuiteOptions& options, const CaseRunner& runner,
                           SuiteObserver& observer) {
+  return run_suite(
+      suite_name, cases, options,
+      [&](const spec::RunSpec& spec, const fs::path& dir, const pool::Host*) {
+        return runner(spec, dir);
+      },
+      observer);
+}
+
+report::Session run_suite(const std::string& suite_name, const std::vector<suite::Case>& cases,
+                          const SuiteOptions& options, const PlacedRunner& runner,
+                          SuiteObserver& observer) {
   const auto started = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
   report::Session session;
   session.suite = suite_name;
   session.dir = options.session_dir;
-  session.jobs = std::max(1, options.jobs);
   session.repeat = std::max(1, options.repeat);
+  // One worker per slot: this machine's `jobs`, or each host's slots.
+  std::vector<const pool::Host*> slots;
+  for (const auto& host : options.hosts) {
+    session.hosts.push_back({.name = host.name,
+                             .uri = vm::redact_uri(host.uri),
+                             .slots = host.slots,
+                             .labels = host.labels,
+                             .cases = 0,
+                             .lost = false,
+                             .lost_reason = {},
+                             .lost_at_s = 0});
+    slots.insert(slots.end(), static_cast<size_t>(host.slots), &host);
+  }
+  if (options.hosts.empty())
+    slots.assign(static_cast<size_t>(std::max(1, options.jobs)), nullptr);
+  session.jobs = static_cast<int>(slots.size());
   session.cases.resize(cases.size());
   for (size_t i = 0; i < cases.size(); ++i) {
     session.cases[i].id = cases[i].id;
@@ -131,37 +187,84 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
   if (auto marked = mark(0); !marked)
     storage_error = marked.error().message;
 
-  std::atomic<size_t> next{0};
-  std::atomic<bool> stop{!storage_error.empty()};
-  std::atomic<bool> interrupted{false};
+  // The queue: cases in suite order; a lost host's cases come back to its
+  // front. A worker waits while cases are in flight elsewhere (one may come
+  // back) and nothing queued is for its host.
+  std::deque<size_t> queue;
+  for (size_t i = 0; i < cases.size(); ++i)
+    queue.push_back(i);
+  std::condition_variable queue_changed;
+  int in_flight = 0;
+  bool stop = !storage_error.empty();
+  bool interrupted = false;
   std::mutex lock;
   int running = 0;
   int done = 0;
   SuiteOptions per_case = options;
   per_case.repeat = session.repeat;
+  auto runs_on = [&](size_t i, const pool::Host* host) {
+    return host == nullptr || cases[i].skip || pool::can_run(*host, cases[i].spec.accel);
+  };
+  auto host_report = [&](const pool::Host* host) -> report::HostReport& {
+    return session.hosts[static_cast<size_t>(host - options.hosts.data())];
+  };
 
-  auto worker = [&] {
+  auto worker = [&](const pool::Host* host) {
+    const CaseRunner bound = [&](const spec::RunSpec& spec, const fs::path& dir) {
+      return runner(spec, dir, host);
+    };
     for (;;) {
-      if (stop)
-        return;
-      const size_t i = next++;
-      if (i >= cases.size())
-        return;
+      size_t i = 0;
       {
-        std::lock_guard guard(lock);
+        std::unique_lock guard(lock);
+        for (;;) {
+          if (stop || (host != nullptr && host_report(host).lost))
+            return;
+          const auto next = std::ranges::find_if(queue, [&](size_t c) { return runs_on(c, host); });
+          if (next != queue.end()) {
+            i = *next;
+            queue.erase(next);
+            break;
+          }
+          if (in_flight == 0)
+            return;
+          queue_changed.wait(guard);
+        }
+        ++in_flight;
         ++running;
         observer.started(cases[i], running);
       }
       report::CaseReport report;
-      const bool finished = run_case(cases[i], per_case, runner, report);
+      const CaseEnd end = run_case(cases[i], per_case, bound, report);
       std::lock_guard guard(lock);
+      --in_flight;
       --running;
-      if (!finished) {
+      queue_changed.notify_all();
+      if (end == CaseEnd::interrupted) {
         interrupted = true;
         stop = true;
         return;
       }
+      if (end == CaseEnd::host_lost && host != nullptr) {
+        auto& lost = host_report(host);
+        if (!lost.lost) {
+          lost.lost = true;
+          lost.lost_reason = report.reason;
+          lost.lost_at_s = elapsed();
+          observer.host_lost(lost);
+        }
+        session.cases[i].lost_on.push_back(host->name);
+        set_aside(options.session_dir, host->name, cases[i].id);
+        queue.push_front(i);
+        return;
+      }
+      auto lost_on = std::move(session.cases[i].lost_on);
       session.cases[i] = std::move(report);
+      session.cases[i].lost_on = std::move(lost_on);
+      if (host != nullptr) {
+        session.cases[i].host = host->name;
+        ++host_report(host).cases;
+      }
       ++done;
       observer.finished(session.cases[i], done, static_cast<int>(cases.size()), running);
       if (options.fail_fast && stops_fail_fast(session.cases[i].verdict))
@@ -181,8 +284,8 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
   };
   {
     std::vector<std::jthread> workers;
-    for (int j = 0; j < session.jobs; ++j)
-      workers.emplace_back(worker);
+    for (const auto* host : slots)
+      workers.emplace_back(worker, host);
   }
   session.interrupted = interrupted;
   session.storage_error = storage_error;
@@ -190,11 +293,20 @@ report::Session run_suite(const std::string& suite_name, const std::vector<suite
     for (auto& c : session.cases)
       if (!c.ran)
         c.reason = "not run: the results directory cannot be written (" + storage_error + ")";
+  // Cases left queued when no host that could run them remains.
+  const bool stranded = !stop && !queue.empty();
+  if (stranded)
+    for (size_t i : queue)
+      session.cases[i].reason =
+          session.cases[i].lost_on.empty()
+              ? "not run: every host that could run it was lost"
+              : fmt::format("not run: lost with host {}, and every host that could run it again "
+                            "was lost",
+                            fmt::join(session.cases[i].lost_on, ", "));
   // Complete: every case the session meant to run has run (--fail-fast
   // stopping early is a decision, not a loss).
-  session.complete = !interrupted && storage_error.empty();
-  session.wall_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  session.complete = !interrupted && storage_error.empty() && !stranded;
+  session.wall_s = elapsed();
   return session;
 }
 
@@ -279,10 +391,20 @@ public:
         fmt::print(stderr, "\r\x1b[K{} {}\n", verdict::verdict_name(c.verdict), c.id);
       status();
     } else {
-      fmt::print(m_lines, "[{}/{}] {} {}{}\n", done, total, verdict::verdict_name(c.verdict), c.id,
+      fmt::print(m_lines, "[{}/{}] {} {}{}{}\n", done, total, verdict::verdict_name(c.verdict),
+                 c.id, c.host.empty() ? "" : " on " + c.host,
                  c.reason.empty() ? "" : " (" + c.reason + ")");
       std::fflush(m_lines);
     }
+  }
+
+  void host_lost(const report::HostReport& host) override {
+    std::lock_guard guard(m_print);
+    fmt::print(stderr,
+               "{}probegate: lost host {} ({}): {}; its cases in flight run again on the "
+               "other hosts\n",
+               m_tty ? "\r\x1b[K" : "", host.name, host.uri, host.lost_reason);
+    status();
   }
 
   void end() {
@@ -346,6 +468,36 @@ core::Result<ShardCases> sharded(const SuiteRequest& o, const std::vector<std::s
   return out;
 }
 
+// The pool of `--hosts`, checked against the other options and the cases
+// before anything boots; empty without --hosts. Every case then runs on
+// libvirt, on the host a slot gives it.
+core::Result<std::vector<pool::Host>> pool_hosts(const SuiteRequest& o,
+                                                 std::vector<suite::Case>& cases) {
+  if (o.hosts.empty())
+    return std::vector<pool::Host>{};
+  auto hosts = pool::load_hosts(o.hosts);
+  if (!hosts)
+    return std::unexpected(hosts.error());
+  if (o.overrides.has("connect"))
+    return core::usage_error("--connect and --hosts both say where cases run: give one");
+  if (auto backend = o.overrides.given.find("backend");
+      backend != o.overrides.given.end() && backend->second != "libvirt")
+    return core::usage_error("--hosts runs cases on libvirt hosts; --backend {} cannot go with it",
+                             backend->second);
+  for (auto& c : cases) {
+    if (!c.spec.connect.empty())
+      return core::usage_error("{}: case {} sets connect: {}; with --hosts, {} chooses the host",
+                               c.where, c.id, vm::redact_uri(c.spec.connect), o.hosts);
+    c.spec.backend = spec::Backend::libvirt;
+    if (!c.skip && std::ranges::none_of(
+                       *hosts, [&](const pool::Host& h) { return pool::can_run(h, c.spec.accel); }))
+      return core::usage_error("{}: case {} asks for accel {}, and no host of {} has the label "
+                               "kvm: true",
+                               c.where, c.id, c.spec.accel, o.hosts);
+  }
+  return hosts;
+}
+
 int default_jobs() {
   // One TCG guest keeps one core busy and needs ~0.6 GB.
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
@@ -381,6 +533,9 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
   if (auto ok = check_exports(o.exports); !ok)
     return std::unexpected(ok.error());
   auto cases = suite::filter_cases(loaded->cases, o.filter);
+  auto hosts = pool_hosts(o, cases);
+  if (!hosts)
+    return std::unexpected(hosts.error());
   for (auto& c : cases) {
     if (auto set = spec::apply_options(c.spec, o.overrides); !set)
       return std::unexpected(set.error());
@@ -407,6 +562,10 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
     return std::unexpected(core::Error{core::ErrorKind::usage, "--repeat must be 1 to 1000"});
   if (o.jobs && (*o.jobs < 1 || *o.jobs > 64))
     return std::unexpected(core::Error{core::ErrorKind::usage, "--jobs must be 1 to 64"});
+  if (o.jobs && !hosts->empty())
+    return core::usage_error("--jobs and --hosts both say how many cases run at once: with "
+                             "--hosts, the slots of {} do",
+                             o.hosts);
   if (auto fetched = prefetch_inputs(cases, env); !fetched)
     return std::unexpected(fetched.error());
 
@@ -416,6 +575,9 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
   options.repeat = o.repeat;
   options.fail_fast = o.fail_fast;
   options.retries = o.retries;
+  options.hosts = std::move(*hosts);
+  if (!options.hosts.empty())
+    options.jobs = 0;
   options.session_dir =
       env.results / fmt::format("{}-{}-{}{}", loaded->name, stamp, ::getpid(),
                                 shard->total > 1
@@ -430,19 +592,30 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
 
   // Under --ktap stdout carries KTAP alone.
   std::FILE* text = o.exports.ktap ? stderr : stdout;
-  ConsoleObserver observer(static_cast<int>(cases.size()), options.jobs, text);
+  int slots = options.jobs;
+  for (const auto& host : options.hosts)
+    slots += host.slots;
+  ConsoleObserver observer(static_cast<int>(cases.size()), slots, text);
   Environment noted = env; // progress goes above the status line
   noted.progress = [&](std::string_view m) { observer.note(m); };
-  fmt::print(stderr, "probegate: {} cases of {}{} on {} jobs{} -> {}\n", cases.size(), loaded->name,
-             shard->total > 1 ? fmt::format(" (shard {}/{} of {} cases)", shard->index,
-                                            shard->total, suite_cases.size())
-                              : std::string(),
-             options.jobs, o.repeat > 1 ? fmt::format(", {} repeats each", o.repeat) : "",
-             options.session_dir.string());
+  fmt::print(
+      stderr, "probegate: {} cases of {}{} on {}{} -> {}\n", cases.size(), loaded->name,
+      shard->total > 1 ? fmt::format(" (shard {}/{} of {} cases)", shard->index, shard->total,
+                                     suite_cases.size())
+                       : std::string(),
+      options.hosts.empty() ? fmt::format("{} jobs", options.jobs)
+                            : fmt::format("{} hosts ({} slots)", options.hosts.size(), slots),
+      o.repeat > 1 ? fmt::format(", {} repeats each", o.repeat) : "", options.session_dir.string());
   auto session = run_suite(
       loaded->name, cases, options,
-      [&](const spec::RunSpec& spec, const std::filesystem::path& dir) {
-        return boot(spec, noted, dir);
+      [&](const spec::RunSpec& spec, const std::filesystem::path& dir, const pool::Host* host) {
+        if (host == nullptr)
+          return boot(spec, noted, dir);
+        auto placed = spec;
+        placed.connect = host->uri;
+        Environment on_host = noted;
+        on_host.host = host;
+        return boot(placed, on_host, dir);
       },
       observer);
   observer.end();

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "drivers/attempts.h"
 #include "drivers/boot.h"
+#include "pool/hosts.h"
 #include "report/run_result.h"
 #include "report/session.h"
 #include "spec/option_cli.h"
@@ -22,7 +23,14 @@ struct SuiteOptions {
   bool fail_fast = false;
   int retries = 0;                   // --retries: AttemptPolicy::retries (0 unless asked for)
   std::filesystem::path session_dir; // results/<session>
+  // run --hosts: the pool. One worker per slot of each host (`jobs` is
+  // ignored); empty: `jobs` workers on this machine.
+  std::vector<pool::Host> hosts;
 };
+
+// Runs one case once on a pool host (`host`), or on this machine (nullptr).
+using PlacedRunner = std::function<core::Result<report::RunResult>(
+    const spec::RunSpec& spec, const std::filesystem::path& run_dir, const pool::Host* host)>;
 
 // Hears about progress, from the worker threads (calls are serialised).
 class SuiteObserver {
@@ -30,6 +38,8 @@ public:
   virtual ~SuiteObserver() = default;
   virtual void started(const suite::Case& c, int running) = 0;
   virtual void finished(const report::CaseReport& c, int done, int total, int running) = 0;
+  // A pool host went away; its cases in flight go back to the queue.
+  virtual void host_lost(const report::HostReport&) {}
 };
 
 // Runs the cases on `jobs` workers in suite order; --repeat N runs each N
@@ -37,6 +47,14 @@ public:
 // cases after the first fail, crash or error. The session directory holds an
 // INCOMPLETE marker from the start until every case has finished; an
 // interrupt leaves it there and returns the finished cases intact.
+// With a pool (options.hosts) each worker serves one slot of one host and
+// takes the first queued case its host can run; a case whose host is lost
+// (ErrorKind::host_lost) goes back to the front of the queue for the other
+// hosts, its attempt moved under <session>/lost-hosts/<host>/, and the
+// host takes no more. Cases no remaining host can run stay "not run".
+report::Session run_suite(const std::string& suite_name, const std::vector<suite::Case>& cases,
+                          const SuiteOptions& options, const PlacedRunner& runner,
+                          SuiteObserver& observer);
 report::Session run_suite(const std::string& suite_name, const std::vector<suite::Case>& cases,
                           const SuiteOptions& options, const CaseRunner& runner,
                           SuiteObserver& observer);
@@ -72,6 +90,7 @@ struct SuiteRequest {
   bool fail_fast = false;
   std::string shard;             // --shard I/N or auto ("": the whole suite)
   std::string durations;         // --durations: an earlier summary.json, to balance shards
+  std::string hosts;             // --hosts FILE: run on a pool of libvirt hosts
   spec::CliRunOptions overrides; // --fresh-boot, --backend, --connect: for every case
   Exports exports;
 };

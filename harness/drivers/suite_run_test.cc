@@ -2,7 +2,9 @@
 #include "core/files.h"
 #include "drivers/suite_run.h"
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <map>
@@ -230,6 +232,130 @@ TEST(CombineRepeats, Table) {
   EXPECT_EQ(report::combine_repeats({V::crash, V::crash}), V::crash);
   EXPECT_EQ(report::worse(V::flaky, V::fail), V::fail);
   EXPECT_EQ(report::worse(V::skip, V::pass), V::skip);
+}
+
+// A pool of hosts (run --hosts) with a fake runner that loses a host.
+class PoolRun : public SuiteRun {
+protected:
+  static pool::Host host(std::string name, int slots, bool kvm = false) {
+    pool::Host h;
+    h.name = std::move(name);
+    h.uri = "qemu+tcp://" + h.name + "/system";
+    h.slots = slots;
+    if (kvm)
+      h.labels["kvm"] = "true";
+    return h;
+  }
+  // Every case on `lose` fails as its host going away; the rest pass, but
+  // only once `lose` has had a case (so that it surely gets one).
+  PlacedRunner runner(const std::string& lose) {
+    return [this, lose](const spec::RunSpec& spec, const fs::path& dir,
+                        const pool::Host* on) -> core::Result<report::RunResult> {
+      std::unique_lock guard(m_lock);
+      m_ran.emplace_back(spec.name, on ? on->name : "");
+      m_changed.notify_all();
+      if (on && !lose.empty() && on->name != lose)
+        m_changed.wait(guard, [&] {
+          return std::ranges::any_of(m_ran, [&](const auto& r) { return r.second == lose; });
+        });
+      // What a boot writes before its host goes: left in the case dir.
+      (void)core::write_file_atomic(dir / "console.log", on ? on->name + "\n" : "\n");
+      if (on && on->name == lose)
+        return std::unexpected(core::Error{core::ErrorKind::host_lost, "lost " + lose});
+      report::RunResult r;
+      r.spec = spec;
+      r.dir = dir;
+      r.verdict.kind = VerdictKind::pass;
+      return r;
+    };
+  }
+  std::mutex m_lock;
+  std::condition_variable m_changed;
+  std::vector<std::pair<std::string, std::string>> m_ran; // case, host
+};
+
+TEST_F(PoolRun, ALostHostsCasesRunAgainElsewhereOnceEach) {
+  m_options.hosts = {host("a", 1), host("b", 2)};
+  std::vector<suite::Case> cases;
+  for (int i = 0; i < 5; ++i)
+    cases.push_back(make_case("c" + std::to_string(i)));
+  const auto session = run_suite("pool", cases, m_options, runner("b"), m_recorder);
+  EXPECT_TRUE(session.complete);
+  EXPECT_EQ(session.jobs, 3);
+  ASSERT_EQ(session.hosts.size(), 2u);
+  EXPECT_FALSE(session.hosts[0].lost);
+  EXPECT_EQ(session.hosts[0].cases, 5);
+  EXPECT_TRUE(session.hosts[1].lost);
+  EXPECT_EQ(session.hosts[1].lost_reason, "lost b");
+  EXPECT_EQ(session.hosts[1].cases, 0);
+  int retried_from_b = 0;
+  for (const auto& c : session.cases) {
+    EXPECT_EQ(c.verdict, VerdictKind::pass) << c.id;
+    EXPECT_EQ(c.host, "a") << c.id;
+    ASSERT_EQ(c.runs.size(), 1u) << c.id;
+    if (!c.lost_on.empty()) {
+      EXPECT_EQ(c.lost_on, std::vector<std::string>{"b"});
+      ++retried_from_b;
+      // The lost attempt is kept aside; the case dir holds the new one only.
+      EXPECT_EQ(*core::read_file(m_options.session_dir / "lost-hosts" / "b" / c.id / "console.log"),
+                "b\n");
+      EXPECT_EQ(*core::read_file(c.dir / "console.log"), "a\n");
+    }
+  }
+  // b had two slots: one or two cases were in flight there when it went.
+  EXPECT_GE(retried_from_b, 1);
+  EXPECT_LE(retried_from_b, 2);
+  EXPECT_EQ(m_recorder.m_finished.size(), 5u); // each finished once
+  int on_b = 0;
+  for (const auto& [name, on] : m_ran)
+    on_b += on == "b";
+  EXPECT_EQ(on_b, retried_from_b); // b took nothing after it was lost
+}
+
+TEST_F(PoolRun, EveryHostLostLeavesTheRestNotRunAndTheSessionIncomplete) {
+  m_options.hosts = {host("b", 1)};
+  const std::vector<suite::Case> cases{make_case("x"), make_case("y")};
+  const auto session = run_suite("pool", cases, m_options, runner("b"), m_recorder);
+  EXPECT_FALSE(session.complete);
+  EXPECT_TRUE(session.hosts[0].lost);
+  for (const auto& c : session.cases) {
+    EXPECT_EQ(c.verdict, VerdictKind::error);
+    EXPECT_FALSE(c.ran);
+    EXPECT_NE(c.reason.find("every host that could run it"), std::string::npos) << c.reason;
+  }
+  EXPECT_EQ(session.cases[0].lost_on, std::vector<std::string>{"b"});
+  EXPECT_NE(session.cases[0].reason.find("lost with host b"), std::string::npos);
+  EXPECT_TRUE(session.cases[1].lost_on.empty());
+  EXPECT_TRUE(m_recorder.m_finished.empty());
+}
+
+TEST_F(PoolRun, ACaseThatAsksForKvmGoesOnlyToAKvmHost) {
+  m_options.hosts = {host("tcg", 2), host("kvm", 1, true)};
+  auto wants_kvm = make_case("k");
+  wants_kvm.spec.accel = "kvm";
+  const std::vector<suite::Case> cases{make_case("a"), wants_kvm, make_case("b"), make_case("c")};
+  const auto session = run_suite("pool", cases, m_options, runner(""), m_recorder);
+  EXPECT_TRUE(session.complete);
+  EXPECT_EQ(session.cases[1].host, "kvm");
+  for (const auto& [name, on] : m_ran) {
+    if (name == "k") {
+      EXPECT_EQ(on, "kvm");
+    }
+  }
+  EXPECT_EQ(session.hosts[0].cases + session.hosts[1].cases, 4);
+}
+
+TEST_F(PoolRun, WithoutAPoolALostHostIsTheCasesError) {
+  m_options.jobs = 1;
+  const std::vector<suite::Case> cases{make_case("x")};
+  const PlacedRunner lost = [](const spec::RunSpec&, const fs::path&,
+                               const pool::Host*) -> core::Result<report::RunResult> {
+    return std::unexpected(core::Error{core::ErrorKind::host_lost, "gone"});
+  };
+  const auto session = run_suite("one", cases, m_options, lost, m_recorder);
+  EXPECT_EQ(session.cases[0].verdict, VerdictKind::error);
+  EXPECT_EQ(session.cases[0].reason, "gone");
+  EXPECT_TRUE(session.complete);
 }
 
 } // namespace

@@ -44,6 +44,20 @@ core::Result<Session> session_from_json(const nlohmann::json& j, const fs::path&
   s.suite_cases = j.at("suite_cases").get<std::vector<std::string>>();
   s.shard_index = j.at("shard").at("index").get<int>();
   s.shard_total = j.at("shard").at("total").get<int>();
+  for (const auto& h : j.value("hosts", nlohmann::json::array())) {
+    HostReport host;
+    host.name = h.at("name").get<std::string>();
+    host.uri = h.at("uri").get<std::string>();
+    host.slots = h.at("slots").get<int>();
+    host.labels = h.at("labels").get<std::map<std::string, std::string>>();
+    host.cases = h.at("cases").get<int>();
+    host.lost = h.at("lost").get<bool>();
+    if (host.lost) {
+      host.lost_reason = h.at("lost_reason").get<std::string>();
+      host.lost_at_s = h.at("lost_at_s").get<double>();
+    }
+    s.hosts.push_back(std::move(host));
+  }
   const fs::path was = j.at("dir").get<std::string>();
   for (const auto& c : j.at("cases")) {
     CaseReport out;
@@ -52,6 +66,9 @@ core::Result<Session> session_from_json(const nlohmann::json& j, const fs::path&
     out.where = c.at("where").get<std::string>();
     out.kernel = c.at("kernel").get<std::string>();
     out.retried = c.at("retried").get<int>();
+    if (c.contains("host") && c.at("host").is_string()) // absent before pools of hosts
+      out.host = c.at("host").get<std::string>();
+    out.lost_on = c.value("lost_on", std::vector<std::string>{});
     const auto kind = verdict::verdict_from_name(c.at("verdict").get<std::string>());
     if (!kind)
       return core::usage_error("case {}: unknown verdict {}", out.id, c.at("verdict").dump());
@@ -140,6 +157,20 @@ core::Result<Session> merge_sessions(const std::vector<Session>& shards, const f
     merged.wall_s = std::max(merged.wall_s, s.wall_s);
     merged.jobs += s.jobs;
     merged.merged_from.push_back(s.dir);
+    // Shards that shared a pool: one entry per host, its cases added up.
+    for (const auto& h : s.hosts) {
+      auto same = std::ranges::find(merged.hosts, h.name, &HostReport::name);
+      if (same == merged.hosts.end()) {
+        merged.hosts.push_back(h);
+        continue;
+      }
+      same->cases += h.cases;
+      if (h.lost && !same->lost) {
+        same->lost = true;
+        same->lost_reason = h.lost_reason;
+        same->lost_at_s = h.lost_at_s;
+      }
+    }
   }
   for (int i = 1; i <= first.shard_total; ++i)
     if (!shard_dirs.contains(i))

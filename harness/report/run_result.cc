@@ -129,6 +129,8 @@ nlohmann::json to_json(const RunResult& r) {
         {"pause_step_ns", r.boot_path.pause_step_ns ? nlohmann::json(*r.boot_path.pause_step_ns)
                                                     : nlohmann::json(nullptr)}}},
       {"libvirt_uri", r.libvirt_uri},
+      {"host", r.host},
+      {"uploaded_bytes", r.uploaded_bytes},
       {"wall_s", r.wall_s},
       {"error", r.error},
   };
@@ -258,6 +260,8 @@ core::Result<RunResult> result_from_json(const nlohmann::json& j) {
                    .pause_step_ns = maybe<long long>(b, "pause_step_ns")};
   }
   r.libvirt_uri = j.value("libvirt_uri", ""); // absent before the libvirt backend
+  r.host = j.value("host", "");               // absent before pools of hosts
+  r.uploaded_bytes = j.value("uploaded_bytes", std::uintmax_t{0});
   r.wall_s = field<double>(j, "wall_s");
   r.error = field<std::string>(j, "error");
   return r;

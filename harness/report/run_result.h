@@ -7,6 +7,7 @@
 #include "verdict/outcome.h"
 #include "verdict/verdict.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
@@ -51,7 +52,9 @@ struct RunResult {
   std::map<std::string, double> stage_s;     // fetch, module_build, image, accel, boot
   double host_before_qemu_s = 0;
   BootPath boot_path;
-  std::string libvirt_uri; // --backend libvirt: the URI used, without credentials
+  std::string libvirt_uri;           // --backend libvirt: the URI used, without credentials
+  std::string host;                  // run --hosts: the pool host's name
+  std::uintmax_t uploaded_bytes = 0; // run --hosts: what this run sent to its host's pool
   double wall_s = 0;
   std::string error; // the infrastructure error, when verdict is error
   std::filesystem::path dir;

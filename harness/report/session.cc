@@ -182,6 +182,8 @@ std::string summary_json(const Session& s) {
                      {"where", c.where},
                      {"kernel", c.kernel},
                      {"retried", c.retried},
+                     {"host", c.host.empty() ? nlohmann::json() : nlohmann::json(c.host)},
+                     {"lost_on", c.lost_on},
                      {"verdict", verdict::verdict_name(c.verdict)},
                      {"reason", c.reason},
                      {"ran", c.ran},
@@ -206,6 +208,19 @@ std::string summary_json(const Session& s) {
                       {"suite_cases", s.suite_cases},
                       {"shard", {{"index", s.shard_index}, {"total", s.shard_total}}},
                       {"cases", cases}};
+  if (!s.hosts.empty()) {
+    nlohmann::json hosts = nlohmann::json::array();
+    for (const auto& h : s.hosts)
+      hosts.push_back({{"name", h.name},
+                       {"uri", h.uri},
+                       {"slots", h.slots},
+                       {"labels", h.labels},
+                       {"cases", h.cases},
+                       {"lost", h.lost},
+                       {"lost_reason", h.lost ? nlohmann::json(h.lost_reason) : nlohmann::json()},
+                       {"lost_at_s", h.lost ? nlohmann::json(h.lost_at_s) : nlohmann::json()}});
+    j["hosts"] = hosts;
+  }
   if (!s.merged_from.empty()) {
     nlohmann::json from = nlohmann::json::array();
     for (const auto& d : s.merged_from)

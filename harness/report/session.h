@@ -28,7 +28,26 @@ struct CaseReport {
   std::string row;    // the id without its kernel segment (suite::Case::row)
   std::string kernel; // the kernel ref, as the suite wrote it
   int retried = 0;    // infrastructure errors run again (--retries)
+  // run --hosts: the host that ran it, and the hosts lost while it ran
+  // there (each such attempt is under <session>/lost-hosts/<host>/<id>).
+  std::string host{};
+  std::vector<std::string> lost_on{};
 };
+
+// A host of a pool (`run --hosts`) as the session used it.
+struct HostReport {
+  std::string name;
+  std::string uri; // without credentials
+  int slots = 1;
+  std::map<std::string, std::string> labels;
+  int cases = 0;           // cases it finished
+  bool lost = false;       // it went away during the session
+  std::string lost_reason; // what probegate saw
+  double lost_at_s = 0;    // seconds into the session
+};
+
+// Where the attempts of cases on a lost host are kept, in the session.
+inline constexpr std::string_view k_lost_dir = "lost-hosts";
 
 // A whole `probegate run`: the model summary.json, junit.xml and the final
 // table are written from.
@@ -53,7 +72,8 @@ struct Session {
   std::string suite_sha256;
   std::string filter;
   std::vector<std::string> suite_cases;
-  int shard_index = 1; // --shard I/N; 1/1 when not sharded
+  std::vector<HostReport> hosts; // run --hosts: the pool, in the file's order
+  int shard_index = 1;           // --shard I/N; 1/1 when not sharded
   int shard_total = 1;
   // A merged session: the directories it was made from, and the shards
   // (1-based) none of them held.

@@ -3,6 +3,7 @@
 
 #include "core/files.h"
 #include "spec/options.h"
+#include "suite/located.h"
 
 #include <algorithm>
 #include <fmt/ranges.h>
@@ -21,19 +22,6 @@ namespace {
 
 using Values = std::vector<std::pair<std::string, YAML::Mark>>; // a scalar, or a list's items
 using Options = std::map<std::string, Values>;                  // key -> values
-
-struct Located {
-  std::string file;
-  std::string at(const YAML::Mark& m) const {
-    // An empty document has no mark (-1): it is line 1.
-    return fmt::format("{}:{}:{}", file, std::max(m.line, 0) + 1, std::max(m.column, 0) + 1);
-  }
-  template <typename... Args>
-  std::unexpected<core::Error> error(const YAML::Mark& m, fmt::format_string<Args...> f,
-                                     Args&&... args) const {
-    return core::usage_error("{}: {}", at(m), fmt::format(f, std::forward<Args>(args)...));
-  }
-};
 
 const std::vector<std::string> k_top_keys{"suite", "description", "defaults", "matrix", "cases"};
 const std::vector<std::string> k_case_extra_keys{"id", "skip", "description", "by_kernel"};

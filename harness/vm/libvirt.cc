@@ -13,7 +13,9 @@
 #include <cerrno>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fmt/core.h>
 #include <functional>
@@ -23,9 +25,14 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <poll.h>
 #include <regex>
 #include <set>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 namespace probegate::vm {
@@ -42,6 +49,8 @@ constexpr std::string_view k_domain_prefix = "probegate-";
 constexpr auto k_poll = 100ms;
 // After the console ends by itself, how long libvirt may take to report why.
 constexpr auto k_end_report = 10s;
+// How often a console file is read for what QEMU added.
+constexpr auto k_file_poll = 20ms;
 
 std::string last_libvirt_error() {
   const char* message = virGetLastErrorMessage();
@@ -117,9 +126,15 @@ public:
     return hub;
   }
 
-  // The connection for `target`, opened once; the first also reaps what
-  // dead runs left there.
-  core::Result<virConnectPtr> connect(const LibvirtTarget& target, std::string* uri_out) {
+  // The embedded root, once made (QEMU's pid files are under run/qemu).
+  std::optional<fs::path> root_path() {
+    std::lock_guard lock(m_mutex);
+    return m_root ? std::optional(m_root->path()) : std::nullopt;
+  }
+
+  // The connection for `target`, opened once and shared (each caller holds
+  // a reference of its own); the first also reaps what dead runs left there.
+  core::Result<Connection> connect(const LibvirtTarget& target, std::string* uri_out) {
     std::lock_guard lock(m_mutex);
     if (!m_ready)
       return core::infra_error("libvirt cannot start its event loop: {}", last_libvirt_error());
@@ -133,10 +148,15 @@ public:
     }
     if (uri_out != nullptr)
       *uri_out = uri;
-    if (auto found = m_connections.find(uri); found != m_connections.end())
-      return found->second.get();
+    if (auto found = m_connections.find(uri); found != m_connections.end()) {
+      if (virConnectIsAlive(found->second.get()) == 1)
+        return shared(found->second.get());
+      m_connections.erase(found); // its host went away: connect anew
+    }
     auto conn = open_connection(uri);
     if (!conn) {
+      if (target.pool_host)
+        return std::unexpected(core::Error{core::ErrorKind::host_lost, conn.error().message});
       if (conn.error().message.find("Failed to parse user") != std::string::npos)
         return core::infra_error("{}: the embedded driver wants the libvirt-qemu user; run "
                                  "tools/setup.sh deps",
@@ -145,7 +165,16 @@ public:
     }
     if (!is_embedded(uri))
       reap_remote(conn->get());
-    return m_connections.emplace(uri, std::move(*conn)).first->second.get();
+    else
+      probe_qemu(conn->get());
+    return shared(m_connections.emplace(uri, std::move(*conn)).first->second.get());
+  }
+
+  // The files of `upload_s` on a pool host: one mutex per host, so that a
+  // file goes there once however many slots need it.
+  std::mutex& host_mutex(const std::string& uri) {
+    std::lock_guard lock(m_mutex);
+    return m_host_mutexes[uri];
   }
 
 private:
@@ -258,13 +287,259 @@ private:
   bool m_reaped_embedded = false;
   std::optional<core::TempDir> m_root;
   std::map<std::string, Connection> m_connections;
+  std::map<std::string, std::mutex> m_host_mutexes;
+
+  // libvirt probes QEMU (4 s, once per cache) when a domain first needs
+  // it; on the embedded driver that is done here, while the QEMUs of the
+  // probe are still init's to reap: once probegate is their subreaper
+  // (run_domain), libvirt waited 40 s for each to go.
+  static void probe_qemu(virConnectPtr conn) {
+    char* caps = virConnectGetDomainCapabilities(conn, nullptr, "x86_64", "pc", "qemu", 0);
+    std::free(caps); // an error shows again, and better, when the domain is created
+  }
+
+  static Connection shared(virConnectPtr conn) {
+    (void)virConnectRef(conn);
+    return Connection(conn);
+  }
 };
+
+// Reaps one embedded domain's QEMU: finds its pid in the pid file libvirt
+// writes (while the domain is being created), then waits for it, so that it
+// is gone, not a zombie, when libvirt checks (every 200 ms) whether it
+// ended. libvirt's destroy took 1.75 s, 1.4 s of it waiting for init to
+// reap QEMU (docs/FACTS.md "libvirt"). Only a pid of this
+// root's QEMUs is ever waited for, never a child the process runner waits
+// for.
+class QemuReaper {
+public:
+  explicit QemuReaper(fs::path pid_file)
+      : m_thread([this, file = std::move(pid_file)] {
+          for (;;) {
+            const auto text = core::read_file(file);
+            const long pid = text ? std::strtol(text->c_str(), nullptr, 10) : 0;
+            if (pid > 0) {
+              // A pidfd names this QEMU and no later process with its pid,
+              // and turns readable when it ends, whoever its parent is then
+              // (libvirt's intermediate fork may not have exited yet).
+              m_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+              if (m_killing) // kill() came first and saw no pidfd (both seq_cst)
+                signal();
+              if (pollfd ended{.fd = m_pidfd, .events = POLLIN, .revents = 0}; ended.fd >= 0)
+                while (::poll(&ended, 1, -1) < 0 && errno == EINTR) {
+                }
+              // Ended: a zombie, reaped here when it is this process's.
+              if (parent_of(static_cast<pid_t>(pid)) == ::getpid())
+                (void)::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+              return;
+            }
+            if (m_created)
+              return; // no QEMU came to be
+            std::this_thread::sleep_for(k_pid_poll);
+          }
+        }) {}
+  QemuReaper(const QemuReaper&) = delete;
+  QemuReaper& operator=(const QemuReaper&) = delete;
+  ~QemuReaper() {
+    kill();
+    if (const int fd = m_pidfd; fd >= 0)
+      ::close(fd);
+  }
+
+  // virDomainCreateXML returned: the pid file is there, or never will be.
+  void created() { m_created = true; }
+
+  // Ends QEMU if it still runs (a destroy that failed) and waits until it
+  // is reaped.
+  void kill() {
+    m_created = true;
+    m_killing = true;
+    signal();
+    if (m_thread.joinable())
+      m_thread.join();
+  }
+
+private:
+  static pid_t parent_of(pid_t pid) {
+    const auto stat = core::read_file(fmt::format("/proc/{}/stat", pid));
+    const auto close = stat ? stat->rfind(')') : std::string::npos;
+    if (close == std::string::npos || close + 4 >= stat->size())
+      return 0;
+    return static_cast<pid_t>(
+        std::strtol(stat->c_str() + close + 4, nullptr, 10)); // "(comm) S ppid"
+  }
+  void signal() {
+    if (const int fd = m_pidfd; fd >= 0)
+      (void)::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+  }
+
+  static constexpr auto k_pid_poll = std::chrono::milliseconds(5);
+  std::atomic<int> m_pidfd{-1};
+  std::atomic<bool> m_created{false};
+  std::atomic<bool> m_killing{false};
+  std::thread m_thread;
+};
+
+// Whether the connection to a daemon went away (its daemon died, the
+// network dropped and keepalive gave up). The embedded driver's never does.
+bool connection_lost(virConnectPtr conn) {
+  return virConnectIsAlive(conn) == 0;
+}
+
+// `error`, or ErrorKind::host_lost when the connection it came over is gone.
+std::unexpected<core::Error> lost_or(virConnectPtr conn, std::unexpected<core::Error> error) {
+  if (connection_lost(conn))
+    error.error().kind = core::ErrorKind::host_lost;
+  return error;
+}
+
+// Storage pools and volumes: a pool host's copies of the files a domain
+// boots (docs/CONTRACTS.md "A pool of hosts").
+struct PoolCloser {
+  void operator()(virStoragePoolPtr p) const { virStoragePoolFree(p); }
+};
+struct VolumeCloser {
+  void operator()(virStorageVolPtr v) const { virStorageVolFree(v); }
+};
+using StoragePool = std::unique_ptr<virStoragePool, PoolCloser>;
+using Volume = std::unique_ptr<virStorageVol, VolumeCloser>;
+
+core::Result<StoragePool> open_pool(virConnectPtr conn, const LibvirtTarget& target,
+                                    const std::string& uri) {
+  const auto& name = target.storage_pool;
+  StoragePool pool(virStoragePoolLookupByName(conn, name.c_str()));
+  if (!pool) {
+    const std::string xml =
+        fmt::format("<pool type='dir'><name>{}</name><target><path>{}</path></target></pool>",
+                    core::xml_escape(name), core::xml_escape(target.pool_dir));
+    pool.reset(virStoragePoolCreateXML(conn, xml.c_str(), VIR_STORAGE_POOL_CREATE_WITH_BUILD));
+    if (!pool) // another run made it meanwhile?
+      pool.reset(virStoragePoolLookupByName(conn, name.c_str()));
+    if (!pool)
+      return lost_or(conn, core::infra_error("libvirt at {} has no storage pool {} and cannot make "
+                                             "one at {}: {}",
+                                             redact_uri(uri), name, target.pool_dir,
+                                             last_libvirt_error()));
+  } else if (virStoragePoolIsActive(pool.get()) == 0 && virStoragePoolCreate(pool.get(), 0) < 0) {
+    return lost_or(conn, core::infra_error("libvirt at {}: cannot start storage pool {}: {}",
+                                           redact_uri(uri), name, last_libvirt_error()));
+  }
+  return pool;
+}
+
+std::string volume_path(virStorageVolPtr volume) {
+  char* path = virStorageVolGetPath(volume);
+  std::string out = path != nullptr ? path : "";
+  std::free(path);
+  return out;
+}
+
+// Sends `file` into a new volume `name` of `pool` (replacing one of that
+// name); `size` bytes.
+core::Status send_file(virConnectPtr conn, virStoragePoolPtr pool, const fs::path& file,
+                       const std::string& name, std::uintmax_t size, const std::string& uri) {
+  if (Volume old{virStorageVolLookupByName(pool, name.c_str())})
+    (void)virStorageVolDelete(old.get(), 0);
+  const std::string xml = fmt::format("<volume><name>{}</name><capacity unit='bytes'>{}</capacity>"
+                                      "<target><format type='raw'/></target></volume>",
+                                      core::xml_escape(name), size);
+  auto failed = [&](std::string_view what) {
+    return lost_or(conn,
+                   core::infra_error("libvirt at {}: cannot {} volume {} ({}): {}", redact_uri(uri),
+                                     what, name, file.string(), last_libvirt_error()));
+  };
+  Volume volume(virStorageVolCreateXML(pool, xml.c_str(), 0));
+  if (!volume)
+    return failed("create");
+  std::unique_ptr<virStream, void (*)(virStreamPtr)> stream(
+      virStreamNew(conn, 0), [](virStreamPtr s) { virStreamFree(s); });
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(std::fopen(file.c_str(), "rbe"), std::fclose);
+  if (!in)
+    return core::infra_error("cannot read {}: {}", file.string(), std::strerror(errno));
+  if (!stream || virStorageVolUpload(volume.get(), stream.get(), 0, size, 0) < 0)
+    return failed("upload to");
+  const int sent = virStreamSendAll(
+      stream.get(),
+      [](virStreamPtr, char* data, size_t n, void* opaque) -> int {
+        auto* from = static_cast<std::FILE*>(opaque);
+        const size_t got = std::fread(data, 1, n, from);
+        return got == 0 && std::ferror(from) != 0 ? -1 : static_cast<int>(got);
+      },
+      in.get());
+  if (sent < 0 || virStreamFinish(stream.get()) < 0) {
+    (void)virStreamAbort(stream.get());
+    return failed("upload to");
+  }
+  return {};
+}
+
+// What a file's content is called on a pool host: pg-<sha256, 32 hex>-<its
+// name>. Hashes are remembered per path, size and mtime for the process.
+core::Result<std::string> content_name(const fs::path& file) {
+  static std::mutex mutex;
+  static std::map<std::tuple<std::string, std::uintmax_t, fs::file_time_type>, std::string> known;
+  std::error_code ec;
+  const auto key =
+      std::tuple{file.string(), fs::file_size(file, ec), fs::last_write_time(file, ec)};
+  if (ec)
+    return core::infra_error("cannot read {}: {}", file.string(), ec.message());
+  {
+    std::lock_guard lock(mutex);
+    if (auto found = known.find(key); found != known.end())
+      return found->second;
+  }
+  auto sha = core::sha256_file(file);
+  if (!sha)
+    return std::unexpected(sha.error());
+  std::string leaf = file.filename().string();
+  std::ranges::replace_if(
+      leaf, [](char c) { return !std::isalnum(static_cast<unsigned char>(c)) && c != '.'; }, '_');
+  const std::string name = fmt::format("pg-{}-{}", sha->substr(0, 32), leaf.substr(0, 40));
+  std::lock_guard lock(mutex);
+  known.emplace(key, name);
+  return name;
+}
+
+// The path on the host of `file`'s content, uploaded unless the host's pool
+// already has it complete: a volume is trusted only beside its empty
+// `<name>.ok` volume, made after the upload finished, so an upload cut off
+// (a killed run, a lost host) is made again.
+core::Result<std::string> uploaded(virConnectPtr conn, virStoragePoolPtr pool, const fs::path& file,
+                                   const std::string& uri, std::uintmax_t& sent) {
+  auto name = content_name(file);
+  if (!name)
+    return std::unexpected(name.error());
+  const std::string done = *name + ".ok";
+  if (Volume ok{virStorageVolLookupByName(pool, done.c_str())})
+    if (Volume volume{virStorageVolLookupByName(pool, name->c_str())})
+      return volume_path(volume.get());
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (auto put = send_file(conn, pool, file, *name, size, uri); !put)
+    return std::unexpected(put.error());
+  const std::string marker = fmt::format("<volume><name>{}</name><capacity unit='bytes'>0"
+                                         "</capacity></volume>",
+                                         core::xml_escape(done));
+  if (Volume ok{virStorageVolCreateXML(pool, marker.c_str(), 0)}; !ok)
+    return lost_or(conn, core::infra_error("libvirt at {}: cannot create volume {}: {}",
+                                           redact_uri(uri), done, last_libvirt_error()));
+  sent += size;
+  Volume volume(virStorageVolLookupByName(pool, name->c_str()));
+  if (!volume)
+    return lost_or(conn, core::infra_error("libvirt at {}: volume {} went away after its upload",
+                                           redact_uri(uri), *name));
+  return volume_path(volume.get());
+}
 
 // What the event loop learns about one domain: how it stopped.
 struct DomainEnd {
   std::mutex mutex;
   std::condition_variable changed;
   std::optional<int> stopped_detail; // VIR_DOMAIN_EVENT_STOPPED_*
+  bool stopped() {
+    std::lock_guard lock(mutex);
+    return stopped_detail.has_value();
+  }
 };
 
 int on_lifecycle(virConnectPtr, virDomainPtr, int event, int detail, void* opaque) {
@@ -365,7 +640,8 @@ std::string redact_uri(std::string_view uri) {
   return fmt::format("{}{}", uri.substr(0, authority), uri.substr(at + 1));
 }
 
-std::string domain_xml(const VmSpec& spec, std::string_view name, const QemuProfile& profile) {
+std::string domain_xml(const VmSpec& spec, std::string_view name, const QemuProfile& profile,
+                       const std::filesystem::path& console_file) {
   const bool kvm = spec.accel == Accel::kvm;
   const bool virtual_clock = !kvm && spec.clock == Clock::virtual_time;
   auto e = [](std::string_view text) { return core::xml_escape(text); };
@@ -379,6 +655,16 @@ std::string domain_xml(const VmSpec& spec, std::string_view name, const QemuProf
   std::string qemu_args;
   for (const auto& arg : args)
     qemu_args += fmt::format("    <qemu:arg value='{}'/>\n", e(arg));
+  // The serial console: a file on this machine (the embedded driver), or
+  // a pty read through libvirt's console stream (a daemon's).
+  const std::string serial =
+      console_file.empty()
+          ? std::string("<serial type='pty'><target port='0'/></serial>\n    <console "
+                        "type='pty'><target type='serial' port='0'/></console>")
+          : fmt::format("<serial type='file'><source path='{}'/><target port='0'/></serial>\n    "
+                        "<console type='file'><source path='{}'/><target type='serial' "
+                        "port='0'/></console>",
+                        e(console_file.string()), e(console_file.string()));
   const std::string clock =
       virtual_clock ? fmt::format("<clock offset='absolute' start='{}'><timer name='rtc' "
                                   "track='guest'/></clock>",
@@ -404,8 +690,7 @@ std::string domain_xml(const VmSpec& spec, std::string_view name, const QemuProf
   <devices>
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
+    {serial}
   </devices>
   <qemu:commandline>
 {args}  </qemu:commandline>
@@ -415,7 +700,8 @@ std::string domain_xml(const VmSpec& spec, std::string_view name, const QemuProf
       fmt::arg("memory", spec.memory_mb), fmt::arg("cpus", spec.cpus),
       fmt::arg("machine", e(profile.machine)), fmt::arg("firmware", e(profile.firmware)),
       fmt::arg("kernel", e(spec.kernel.string())), fmt::arg("initrd", e(spec.initrd.string())),
-      fmt::arg("cmdline", e(spec.cmdline)), fmt::arg("clock", clock), fmt::arg("args", qemu_args));
+      fmt::arg("cmdline", e(spec.cmdline)), fmt::arg("clock", clock), fmt::arg("args", qemu_args),
+      fmt::arg("serial", serial));
 }
 
 std::string domain_name(std::string_view case_name) {
@@ -433,31 +719,124 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
   };
   DomainRun run;
   std::string uri;
-  auto conn = Hub::get(target.cache).connect(target, &uri);
-  if (!conn)
-    return std::unexpected(conn.error());
+  auto connected = Hub::get(target.cache).connect(target, &uri);
+  if (!connected)
+    return std::unexpected(connected.error());
+  const Connection conn = std::move(*connected);
   run.connect_s = seconds_since(started);
   const std::string name = domain_name(case_name);
-  const std::string xml = domain_xml(spec, name);
+  VmSpec placed = spec;
+  QemuProfile profile;
+  // The case's own fw_cfg file on a pool host, removed after the domain.
+  std::optional<std::string> case_volume;
+  StoragePool pool;
+  if (target.pool_host) {
+    const auto uploading = SteadyClock::now();
+    std::lock_guard lock(Hub::get(target.cache).host_mutex(uri));
+    auto opened = open_pool(conn.get(), target, uri);
+    if (!opened)
+      return std::unexpected(opened.error());
+    pool = std::move(*opened);
+    for (auto* file : {&placed.kernel, &placed.initrd}) {
+      auto path = uploaded(conn.get(), pool.get(), *file, uri, run.uploaded_bytes);
+      if (!path)
+        return std::unexpected(path.error());
+      *file = *path;
+    }
+    auto firmware = uploaded(conn.get(), pool.get(), profile.firmware, uri, run.uploaded_bytes);
+    if (!firmware)
+      return std::unexpected(firmware.error());
+    profile.firmware = *firmware;
+    if (!spec.config_file.empty()) {
+      std::error_code ec;
+      const std::string volume = name + ".cpio";
+      if (auto put = send_file(conn.get(), pool.get(), spec.config_file, volume,
+                               fs::file_size(spec.config_file, ec), uri);
+          !put)
+        return std::unexpected(put.error());
+      case_volume = volume;
+      Volume made(virStorageVolLookupByName(pool.get(), volume.c_str()));
+      placed.config_file = made ? volume_path(made.get()) : "";
+    }
+    run.upload_s = seconds_since(uploading);
+  }
+  struct DropVolume {
+    virStoragePoolPtr pool;
+    const std::optional<std::string>& name;
+    ~DropVolume() {
+      if (name)
+        if (Volume v{virStorageVolLookupByName(pool, name->c_str())})
+          (void)virStorageVolDelete(v.get(), 0);
+    }
+  } drop_volume{pool.get(), case_volume};
+  // The embedded driver's console is a file here, read as it grows: no
+  // console stream (see close_console below).
+  const auto root = is_embedded(uri) ? Hub::get(target.cache).root_path() : std::nullopt;
+  std::optional<fs::path> console_file;
+  if (root) {
+    console_file = *root / "console" / (name + ".log");
+    std::error_code ec;
+    fs::create_directories(console_file->parent_path(), ec);
+  }
+  struct DropFile {
+    const std::optional<fs::path>& file;
+    ~DropFile() {
+      std::error_code ec;
+      if (file)
+        fs::remove(*file, ec);
+    }
+  } drop_file{console_file};
+  const std::string xml = domain_xml(placed, name, profile, console_file.value_or(fs::path()));
   // A transient domain, held stopped until its console is open. A daemon
   // destroys it when this connection closes (a SIGKILLed probegate too);
   // the embedded driver cannot, so the next run reaps it (Hub).
   const unsigned flags =
       VIR_DOMAIN_START_PAUSED | (is_embedded(uri) ? 0U : unsigned{VIR_DOMAIN_START_AUTODESTROY});
+  std::optional<QemuReaper> reaper;
+  if (root) {
+    // The embedded driver's QEMUs are this process's grandchildren, which
+    // libvirt daemonizes: as a subreaper, probegate becomes their parent and
+    // reaps each one the moment it ends (QemuReaper), where init may take a
+    // second or more, all of it inside libvirt's destroy. Set only now,
+    // after the connection probed QEMU (Hub::probe_qemu): the QEMUs of
+    // that probe are left to init (libvirt waits until they are gone, and
+    // only domains' QEMUs are reaped here).
+    (void)::prctl(PR_SET_CHILD_SUBREAPER, 1);
+    reaper.emplace(*root / "run" / "qemu" / (name + ".pid"));
+  }
   const auto creating = SteadyClock::now();
-  std::unique_ptr<virDomain, DomainCloser> domain(virDomainCreateXML(*conn, xml.c_str(), flags));
+  std::unique_ptr<virDomain, DomainCloser> domain(
+      virDomainCreateXML(conn.get(), xml.c_str(), flags));
   run.create_s = seconds_since(creating);
+  if (reaper)
+    reaper->created();
   if (!domain)
-    return core::infra_error("libvirt at {} refused the domain {}: {}", redact_uri(uri), name,
-                             last_libvirt_error());
+    return lost_or(conn.get(), core::infra_error("libvirt at {} refused the domain {}: {}",
+                                                 redact_uri(uri), name, last_libvirt_error()));
+  // A console stream (a daemon's) is closed before the domain is
+  // destroyed, and at once when it ends by itself: libvirt 9.0 can
+  // deadlock when a console stream is aborted while it frees the domain's
+  // console devices (the stream's lock and the devices' lock, taken in
+  // opposite orders; docs/FACTS.md "libvirt"). The embedded driver's
+  // console is a file, with no stream.
+  std::unique_ptr<virStream, StreamCloser> stream;
+  bool console_closed = false;
+  auto close_console = [&] {
+    if (stream && !console_closed)
+      (void)virStreamAbort(stream.get());
+    console_closed = true;
+  };
   bool destroyed = false;
   auto destroy = [&] {
     if (destroyed)
       return;
+    close_console();
     const auto destroying = SteadyClock::now();
+    destroyed = true; // before QEMU ends: how it ended is then ours, not the case's
+    if (reaper)
+      reaper->kill(); // so that libvirt finds QEMU gone at its first look
     (void)virDomainDestroy(domain.get());
     run.destroy_s = seconds_since(destroying);
-    destroyed = true;
   };
   auto fail = [&](std::unexpected<core::Error> error) -> core::Result<DomainRun> {
     destroy();
@@ -466,40 +845,71 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
 
   auto end = std::make_shared<DomainEnd>();
   const int callback = virConnectDomainEventRegisterAny(
-      *conn, domain.get(), VIR_DOMAIN_EVENT_ID_LIFECYCLE, lifecycle_callback(),
+      conn.get(), domain.get(), VIR_DOMAIN_EVENT_ID_LIFECYCLE, lifecycle_callback(),
       new std::shared_ptr<DomainEnd>(end),
       [](void* opaque) { delete static_cast<std::shared_ptr<DomainEnd>*>(opaque); });
   if (callback < 0)
-    return fail(core::infra_error("libvirt at {}: cannot watch domain {}: {}", redact_uri(uri),
-                                  name, last_libvirt_error()));
+    return fail(
+        lost_or(conn.get(), core::infra_error("libvirt at {}: cannot watch domain {}: {}",
+                                              redact_uri(uri), name, last_libvirt_error())));
   struct Deregister {
     virConnectPtr conn;
     int id;
     ~Deregister() { virConnectDomainEventDeregisterAny(conn, id); }
-  } deregister{*conn, callback};
+  } deregister{conn.get(), callback};
 
-  std::unique_ptr<virStream, StreamCloser> stream(virStreamNew(*conn, 0));
-  if (!stream || virDomainOpenConsole(domain.get(), nullptr, stream.get(), 0) < 0)
-    return fail(core::infra_error("libvirt at {}: cannot open the console of {}: {}",
-                                  redact_uri(uri), name, last_libvirt_error()));
   auto queue = std::make_shared<ConsoleQueue>();
-  std::thread reader([queue, s = stream.get()] {
-    std::array<char, 1 << 16> buffer{};
-    for (;;) {
-      const int n = virStreamRecv(s, buffer.data(), buffer.size());
-      std::lock_guard lock(queue->mutex);
-      if (n > 0) {
-        queue->chunks.emplace_back(buffer.data(), static_cast<size_t>(n));
-      } else {
-        if (n < 0)
-          queue->error = last_libvirt_error();
-        queue->ended = true;
+  std::atomic<bool> console_complete{false}; // the file's writer is gone
+  std::thread reader;
+  if (console_file) {
+    reader = std::thread([queue, end, file = *console_file, &console_complete] {
+      std::unique_ptr<std::FILE, int (*)(std::FILE*)> in(nullptr, std::fclose);
+      std::array<char, 1 << 16> buffer{};
+      for (;;) {
+        if (!in)
+          in.reset(std::fopen(file.c_str(), "rbe"));
+        const bool last = console_complete || end->stopped();
+        size_t n = 0;
+        while (in && (n = std::fread(buffer.data(), 1, buffer.size(), in.get())) > 0) {
+          std::lock_guard lock(queue->mutex);
+          queue->chunks.emplace_back(buffer.data(), n);
+          queue->changed.notify_all();
+        }
+        if (in)
+          std::clearerr(in.get());
+        if (last) { // QEMU is gone: what the file holds is all there is
+          std::lock_guard lock(queue->mutex);
+          queue->ended = true;
+          queue->changed.notify_all();
+          return;
+        }
+        std::this_thread::sleep_for(k_file_poll);
       }
-      queue->changed.notify_all();
-      if (n <= 0)
-        return;
-    }
-  });
+    });
+  } else {
+    stream.reset(virStreamNew(conn.get(), 0));
+    if (!stream || virDomainOpenConsole(domain.get(), nullptr, stream.get(), 0) < 0)
+      return fail(
+          lost_or(conn.get(), core::infra_error("libvirt at {}: cannot open the console of {}: {}",
+                                                redact_uri(uri), name, last_libvirt_error())));
+    reader = std::thread([queue, s = stream.get()] {
+      std::array<char, 1 << 16> buffer{};
+      for (;;) {
+        const int n = virStreamRecv(s, buffer.data(), buffer.size());
+        std::lock_guard lock(queue->mutex);
+        if (n > 0) {
+          queue->chunks.emplace_back(buffer.data(), static_cast<size_t>(n));
+        } else {
+          if (n < 0)
+            queue->error = last_libvirt_error();
+          queue->ended = true;
+        }
+        queue->changed.notify_all();
+        if (n <= 0)
+          return;
+      }
+    });
+  }
   struct Joiner {
     std::thread& thread;
     std::function<void()> before;
@@ -509,13 +919,14 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
         thread.join();
     }
   } joiner{reader, [&] {
-             destroy(); // ends the console, so the reader returns
-             (void)virStreamAbort(stream.get());
+             destroy(); // ends a console stream, so its reader returns
+             console_complete = true;
            }};
 
   if (virDomainResume(domain.get()) < 0)
-    return fail(core::infra_error("libvirt at {}: cannot start {}: {}", redact_uri(uri), name,
-                                  last_libvirt_error()));
+    return fail(
+        lost_or(conn.get(), core::infra_error("libvirt at {}: cannot start {}: {}", redact_uri(uri),
+                                              name, last_libvirt_error())));
 
   proc::OutputCollector output(console, sink);
   proc::ProcessResult result;
@@ -535,8 +946,11 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
         result.stopped = true;
         destroy();
       }
+    if (destroyed)
+      console_complete = true; // QEMU is gone
     if (ended)
       break;
+
     if (!destroyed && SteadyClock::now() >= deadline) {
       result.timed_out = true;
       destroy();
@@ -549,10 +963,18 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
   output.flush();
   result.wall = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started);
   std::string reason;
-  if (!destroyed) { // the console ended by itself: libvirt says why
+  bool lost = false;
+  if (!destroyed) {  // the console ended by itself: libvirt says why, or its host is gone
+    close_console(); // at once: libvirt is tearing the domain down
     std::unique_lock lock(end->mutex);
-    end->changed.wait_for(lock, k_end_report, [&] { return end->stopped_detail.has_value(); });
-    if (end->stopped_detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN) {
+    const auto asked = SteadyClock::now();
+    while (!end->stopped_detail && !(lost = connection_lost(conn.get())) &&
+           SteadyClock::now() - asked < k_end_report)
+      end->changed.wait_for(lock, k_poll);
+    if (lost) {
+      reason = "the connection to its host closed";
+      result.exit_code = 1;
+    } else if (end->stopped_detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN) {
       result.exit_code = 0;
     } else {
       reason = end->stopped_detail
@@ -572,6 +994,12 @@ core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& sp
   if (interrupted)
     return std::unexpected(core::Error{core::ErrorKind::interrupted,
                                        fmt::format("interrupted while running domain {}", name)});
+  if (lost)
+    return std::unexpected(core::Error{
+        core::ErrorKind::host_lost,
+        fmt::format("lost libvirt host {} while domain {} ran: its connection closed (the daemon "
+                    "died or the network dropped)",
+                    redact_uri(uri), name)});
   run.ended = std::move(result);
   run.uri = redact_uri(uri);
   run.xml = xml;

@@ -6,6 +6,7 @@
 #include "proc/process_runner.h"
 #include "vm/vm_spec.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -23,6 +24,16 @@ namespace probegate::vm {
 struct LibvirtTarget {
   std::string uri;
   std::filesystem::path cache;
+  // A pool host (`run --hosts`): its files are not this machine's. The
+  // kernel, initrd and firmware go to its storage pool `storage_pool`
+  // (a transient directory pool at `pool_dir` is made when it has none)
+  // through virStorageVolUpload, named after their content and kept there
+  // for later runs; the case's fw_cfg file goes as a volume of the domain's
+  // name, deleted after it. A connection that cannot be made or that drops
+  // is then ErrorKind::host_lost.
+  bool pool_host = false;
+  std::string storage_pool;
+  std::string pool_dir;
 };
 
 // A --connect URI checked before anything boots: a QEMU driver URI
@@ -37,7 +48,11 @@ std::string redact_uri(std::string_view uri);
 // firmware, kernel, memory, the serial console, the pinned RTC), the rest
 // (icount, the test devices, pvpanic, fw_cfg) through <qemu:commandline>,
 // so that its guest is the one qemu_argv() boots (docs/FACTS.md "libvirt").
-std::string domain_xml(const VmSpec& spec, std::string_view name, const QemuProfile& profile = {});
+// The serial console goes to `console_file` when one is given (the embedded
+// driver: a file probegate reads as it grows), else to a pty that libvirt's
+// console stream reads (a daemon's, which may be on another machine).
+std::string domain_xml(const VmSpec& spec, std::string_view name, const QemuProfile& profile = {},
+                       const std::filesystem::path& console_file = {});
 
 // A domain name: probegate-<host>-<pid>-<n>-<case>, <case> cut to what
 // libvirt and a person read comfortably.
@@ -61,6 +76,9 @@ struct DomainRun {
   double connect_s = 0;
   double create_s = 0;
   double destroy_s = 0;
+  // A pool host: seconds and bytes of uploads (0 when its pool had them).
+  double upload_s = 0;
+  std::uintmax_t uploaded_bytes = 0;
 };
 core::Result<DomainRun> run_domain(const LibvirtTarget& target, const VmSpec& spec,
                                    std::string_view case_name, const core::Command& console,
