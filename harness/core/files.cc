@@ -14,6 +14,7 @@
 #include <regex>
 #include <sstream>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace probegate::core {
@@ -43,10 +44,19 @@ Status write_file_atomic(const fs::path& path, std::string_view content) {
   std::error_code ec;
   if (path.has_parent_path())
     fs::create_directories(path.parent_path(), ec);
-  const fs::path tmp = path.string() + fmt::format(".tmp.{}", ::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A name of its own per call: two threads of one run (--jobs) may write
+  // the same cache file at once, and each must rename a whole file.
+  std::string name = path.string() + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(name.data(), O_CLOEXEC);
   if (fd < 0)
-    return infra_error("cannot write {}: {}", tmp.string(), errno_text());
+    return infra_error("cannot write {}: {}", name, errno_text());
+  const fs::path tmp = name;
+  if (::fchmod(fd, 0644) != 0) {
+    const std::string why = errno_text();
+    ::close(fd);
+    fs::remove(tmp, ec);
+    return infra_error("cannot write {}: {}", name, why);
+  }
   auto written = write_all(fd, content);
   const bool synced = written && ::fsync(fd) == 0;
   const std::string sync_error = synced ? "" : errno_text();

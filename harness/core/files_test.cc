@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "core/files.h"
 
+#include <array>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
+#include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
+#include <vector>
 
 namespace probegate::core {
 namespace {
@@ -41,6 +45,38 @@ TEST(SweepDeadTempDirs, RemovesOnlyWhatADeadProcessLeft) {
   EXPECT_TRUE(fs::exists(alive));
   EXPECT_TRUE(fs::exists(foreign));
   EXPECT_EQ(sweep_dead_temp_dirs(parent->path() / "no-such-dir"), 0);
+}
+
+// Jobs of one run write the same cache file at once (a module layer that two
+// cases need): every writer succeeds, and the file is one writer's whole
+// content, never a mix, with no temporary file left.
+TEST(WriteFileAtomic, ThreadsWritingOneFileAllSucceed) {
+  auto dir = TempDir::create(fs::temp_directory_path(), "pg-atomic-");
+  ASSERT_TRUE(dir);
+  const fs::path file = dir->path() / "layer.cpio";
+  constexpr int k_writers = 8;
+  std::array<bool, k_writers> ok{};
+  {
+    std::vector<std::jthread> writers;
+    for (int i = 0; i < k_writers; ++i)
+      writers.emplace_back([&, i] {
+        const std::string content(1 << 20, static_cast<char>('a' + i));
+        ok[static_cast<size_t>(i)] = true;
+        for (int round = 0; round < 20; ++round)
+          if (!write_file_atomic(file, content))
+            ok[static_cast<size_t>(i)] = false;
+      });
+  }
+  for (int i = 0; i < k_writers; ++i)
+    EXPECT_TRUE(ok[static_cast<size_t>(i)]) << "writer " << i;
+  const auto content = read_file(file);
+  ASSERT_TRUE(content);
+  ASSERT_EQ(content->size(), 1U << 20);
+  EXPECT_EQ(content->find_first_not_of(content->front()), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644U);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir->path()), fs::directory_iterator()), 1);
 }
 
 } // namespace

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <string>
 #include <sys/syscall.h>
+#include <thread>
 #include <unistd.h>
 
 namespace probegate::proc {
@@ -130,6 +132,60 @@ TEST(ProcessRunner, RunCheckedQuotesTheCommand) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("exited with 3"), std::string::npos);
   EXPECT_NE(r.error().message.find("why"), std::string::npos);
+}
+
+// A daemon the child starts in a session of its own (libvirtd, by
+// tools/libvirt-hosts.sh) outlives the child and the kill of its group. It
+// inherits no fd of ours (its stdio is /dev/null, so no pipe at all): with
+// our pipe's other ends it would hold our output open for its life. (The
+// child returns once the daemon wrote its fd list, so the daemon left our
+// group before the group is killed.)
+TEST(ProcessRunner, ADaemonOfTheChildInheritsNoOtherFd) {
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "runner-");
+  ASSERT_TRUE(tmp);
+  const std::string fds = (tmp->path() / "fds").string();
+  auto runner = make_process_runner();
+  auto r = runner->run(sh("setsid sh -c 'readlink /proc/$$/fd/* > " + fds + ".tmp; mv " + fds +
+                          ".tmp " + fds +
+                          "; exec sleep 60' </dev/null >/dev/null 2>&1 &\n"
+                          "while [ ! -e " +
+                          fds + " ]; do sleep 0.05; done; echo $!"));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->ok());
+  const pid_t daemon = std::stoi(r->tail);
+  ASSERT_GT(daemon, 1) << r->tail;
+  ::kill(daemon, SIGKILL);
+  const auto listed = core::read_file(fds);
+  ASSERT_TRUE(listed);
+  EXPECT_NE(listed->find("/dev/null"), std::string::npos) << *listed;
+  EXPECT_EQ(listed->find("pipe:"), std::string::npos) << *listed;
+}
+
+// A daemon that does keep the child's stdout: the run still ends once the
+// child exited, with what the child printed, instead of waiting for EOF
+// until the deadline.
+TEST(ProcessRunner, AnEscapedHolderOfStdoutDoesNotHoldTheRun) {
+  auto tmp = core::TempDir::create(fs::temp_directory_path(), "runner-");
+  ASSERT_TRUE(tmp);
+  const std::string up = (tmp->path() / "up").string();
+  auto command = sh("setsid sh -c 'touch " + up + "; exec sleep 60' &\n" + "while [ ! -e " + up +
+                    " ]; do sleep 0.05; done; echo started $!");
+  command.timeout = 40s;
+  auto runner = make_process_runner();
+  std::vector<std::string> lines;
+  auto r = runner->run(command, [&](std::string_view l) {
+    lines.emplace_back(l);
+    return LineAction::keep_going;
+  });
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->timed_out);
+  EXPECT_EQ(r->exit_code, 0);
+  ASSERT_EQ(lines.size(), 1U);
+  ASSERT_TRUE(lines[0].starts_with("started "));
+  const pid_t daemon = std::stoi(lines[0].substr(8));
+  ASSERT_GT(daemon, 1) << lines[0];
+  // It was still there when the run ended: the run did not wait for it.
+  EXPECT_EQ(::kill(daemon, SIGKILL), 0);
 }
 
 } // namespace

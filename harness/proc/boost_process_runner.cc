@@ -21,8 +21,10 @@
 #include <deque>
 #include <fmt/ostream.h>
 #include <fstream>
+#include <linux/close_range.h>
 #include <optional>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,9 +39,15 @@ namespace bp = boost::process::v2;
 using namespace std::chrono_literals;
 
 constexpr auto k_kill_grace = 3s;
+// How long output may still come after the child exited and its group was
+// killed: only from a process that left the group (setsid) and kept our pipe.
+constexpr auto k_drain_after_exit = 2s;
+// Where the fallback for kernels without close_range (before 5.11) stops.
+constexpr int k_fd_scan_limit = 4096;
 
 // Runs in the child between fork and exec: own process group (so we can kill
-// everything it starts), death with the harness, default signal mask.
+// everything it starts), death with the harness, default signal mask, and
+// nothing but stdin, stdout and stderr across the exec.
 struct ChildSetup {
   pid_t parent = ::getpid();
   template <typename Launcher>
@@ -51,6 +59,14 @@ struct ChildSetup {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Boost 1.81's own close_all() leaves open every fd below its exec-error
+    // pipe: our output pipe's original ends, and any fd another thread (a
+    // second job) had open. A daemon started by the child would inherit them
+    // and hold our pipe open for its life. Close-on-exec for all of them
+    // (the error pipe already is).
+    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+      for (int fd = 3; fd < k_fd_scan_limit; ++fd)
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     return {};
   }
 };
@@ -135,6 +151,7 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
   bool eof = false;
   asio::steady_timer deadline(ctx, command.timeout);
   asio::steady_timer grace(ctx);
+  asio::steady_timer drain(ctx);
   asio::signal_set signals(ctx, SIGINT, SIGTERM);
 
   auto kill_group = [&] {
@@ -151,6 +168,7 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
     if (exited && eof) {
       deadline.cancel();
       grace.cancel();
+      drain.cancel();
       signals.cancel();
     }
   };
@@ -193,6 +211,13 @@ core::Result<ProcessResult> BoostProcessRunner::run(const core::Command& command
     // Anything the child left in its group goes too.
     ::killpg(pgid, SIGKILL);
     finish_if_done();
+    if (!eof) {
+      drain.expires_after(k_drain_after_exit);
+      drain.async_wait([&](bp::error_code ec) {
+        if (!ec && !eof)
+          out_read.close();
+      });
+    }
   });
 
   {
