@@ -51,13 +51,10 @@ Status write_file_atomic(const fs::path& path, std::string_view content) {
   if (fd < 0)
     return infra_error("cannot write {}: {}", name, errno_text());
   const fs::path tmp = name;
-  if (::fchmod(fd, 0644) != 0) {
-    const std::string why = errno_text();
-    ::close(fd);
-    fs::remove(tmp, ec);
-    return infra_error("cannot write {}: {}", name, why);
-  }
-  auto written = write_all(fd, content);
+  // mkostemp makes the file 0600; cache files are read by other users too.
+  auto written = ::fchmod(fd, 0644) == 0
+                     ? write_all(fd, content)
+                     : Status(std::unexpected(Error{ErrorKind::infra, errno_text()}));
   const bool synced = written && ::fsync(fd) == 0;
   const std::string sync_error = synced ? "" : errno_text();
   ::close(fd);

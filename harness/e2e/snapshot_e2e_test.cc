@@ -25,8 +25,8 @@ protected:
 
 // The knob table restored from saved states finds what it finds on fresh
 // boots: every verdict, and every field a verdict reads where the save did
-// not move the clock. Restores of the
-// same states repeat to the microsecond, pids and orders included.
+// not move the clock. Restores of the same states repeat to the
+// microsecond, pids and orders included.
 TEST_F(Snapshot, RestoredKnobTableFindsWhatFreshBootsFind) {
   const auto fresh = e2e::run_knobs(dir() / "fresh", {"--fresh-boot"}, m_env);
   const auto first = e2e::run_knobs(dir() / "first", {}, m_env);
