@@ -17,8 +17,9 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# deps FILE...: the packages the files list (one per line, # comments).
 deps() {
-  mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' tools/host-packages.txt)
+  mapfile -t wanted < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$@")
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
@@ -98,11 +99,14 @@ tests() {
   fi
 }
 
+# The main job needs only what builds and runs probegate; the tests need more
+# (a browser, a schema validator, the format checker).
+all_deps() { deps tools/host-packages.txt tools/test-packages.txt; }
 case "${1:-}" in
-  deps) deps ;;
-  build) deps; build release asan ;;
-  smoke) deps; build_cli; smoke ;;
-  test) deps; build release asan; tests ;;
+  deps) all_deps ;;
+  build) all_deps; build release asan ;;
+  smoke) deps tools/host-packages.txt; build_cli; smoke ;;
+  test) all_deps; build release asan; tests ;;
   *) echo "usage: tools/setup.sh smoke|test|deps|build" >&2; exit 2 ;;
 esac
 say "done"

@@ -21,9 +21,11 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/acpi.h>
 #include <linux/hrtimer.h>
 #include <linux/io.h>
 #include <linux/kernel.h>
+#include <linux/mc146818rtc.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/proc_fs.h>
@@ -32,6 +34,10 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
+
+#include <asm/apicdef.h>
+#include <asm/fixmap.h>
+#include <asm/msr.h>
 
 #define FW_CFG_PORT_SEL 0x510
 #define FW_CFG_PORT_DATA 0x511
@@ -141,28 +147,184 @@ static int sleep_until(ktime_t target)
 	return 0;
 }
 
+/*
+ * The local APIC timer: the tick, which the guest keeps armed while the agent
+ * runs. Read and written directly (xAPIC through its page, x2APIC through
+ * MSRs), with no kernel symbol the module could lack on some line;
+ * rdmsr()/wrmsr() take two halves on every line, where the 64-bit names
+ * were renamed (rdmsrl became rdmsrq).
+ */
+struct lapic_timer {
+	bool x2apic;
+	bool armed;
+	bool deadline_mode;
+	u32 count;      /* oneshot: the current count when disarmed */
+	u32 lo, hi;     /* TSC-deadline: the deadline when disarmed */
+};
+
+static u32 lapic_read(const struct lapic_timer *t, u32 reg)
+{
+	u32 lo, hi;
+
+	if (t->x2apic) {
+		rdmsr(APIC_BASE_MSR + (reg >> 4), lo, hi);
+		return lo;
+	}
+	return readl((void __iomem *)(fix_to_virt(FIX_APIC_BASE) + reg));
+}
+
+static void lapic_write(const struct lapic_timer *t, u32 reg, u32 value)
+{
+	if (t->x2apic)
+		wrmsr(APIC_BASE_MSR + (reg >> 4), value, 0);
+	else
+		writel(value, (void __iomem *)(fix_to_virt(FIX_APIC_BASE) + reg));
+}
+
+/*
+ * Disarms the timer and remembers what was left of it. With no guest
+ * timer armed, QEMU has no deadline to move its clock on to at the stop
+ * (docs/FACTS.md "Saving and restoring a guest"). Interrupts are off.
+ */
+static void lapic_timer_disarm(struct lapic_timer *t)
+{
+	u32 lo, hi, lvtt;
+
+	rdmsr(MSR_IA32_APICBASE, lo, hi);
+	t->x2apic = lo & X2APIC_ENABLE;
+	lvtt = lapic_read(t, APIC_LVTT);
+	t->armed = false;
+	if (lvtt & APIC_LVT_MASKED)
+		return;
+	t->deadline_mode = (lvtt & (3 << 17)) == APIC_LVT_TIMER_TSCDEADLINE;
+	if (t->deadline_mode) {
+		rdmsr(MSR_IA32_TSC_DEADLINE, t->lo, t->hi);
+		t->armed = t->lo || t->hi;
+		if (t->armed)
+			wrmsr(MSR_IA32_TSC_DEADLINE, 0, 0);
+	} else if ((lvtt & (3 << 17)) == APIC_LVT_TIMER_ONESHOT) {
+		t->count = lapic_read(t, APIC_TMCCT);
+		t->armed = t->count != 0;
+		if (t->armed)
+			lapic_write(t, APIC_TMICT, 0);
+	}
+	/* A periodic timer stays armed: re-arming it would move its phase. */
+}
+
+/* Arms it again with what was left: both paths run the same instructions. */
+static void lapic_timer_rearm(const struct lapic_timer *t)
+{
+	if (!t->armed)
+		return;
+	if (t->deadline_mode)
+		wrmsr(MSR_IA32_TSC_DEADLINE, t->lo, t->hi);
+	else
+		lapic_write(t, APIC_TMICT, t->count);
+}
+
+/*
+ * The RTC's update timer, armed in QEMU for the next alarm (a guest day
+ * away) once the update flag is set. Holding its dividers in reset
+ * deletes it (QEMU's check_update_timer()); releasing them restarts the
+ * clock half a second later, the same in every path.
+ */
+static u8 rtc_stop(void)
+{
+	u8 reg_a;
+
+	spin_lock(&rtc_lock);
+	reg_a = CMOS_READ(RTC_REG_A);
+	CMOS_WRITE((reg_a & 0x0f) | 0x60, RTC_REG_A);
+	spin_unlock(&rtc_lock);
+	return reg_a & 0x7f;
+}
+
+static void rtc_start(u8 reg_a)
+{
+	spin_lock(&rtc_lock);
+	CMOS_WRITE(reg_a, RTC_REG_A);
+	spin_unlock(&rtc_lock);
+}
+
+/*
+ * The HPET: QEMU keeps a comparator's timer armed whether or not its
+ * interrupt is on (Linux 5.10 leaves one 1.8 s ahead at the pause point).
+ * Halting the main counter deletes them all; starting it again re-arms
+ * them from the halted count. Mapped once, from the ACPI table's address.
+ */
+#define HPET_GEN_CONF 0x10
+#define HPET_ENABLE_CNF 1
+
+static void __iomem *hpet;
+
+static void hpet_map(void)
+{
+	struct acpi_table_header *header;
+	u64 address;
+
+	if (acpi_disabled || ACPI_FAILURE(acpi_get_table(ACPI_SIG_HPET, 0, &header)))
+		return;
+	address = ((struct acpi_table_hpet *)header)->address.address;
+	acpi_put_table(header);
+	if (address)
+		hpet = ioremap(address, 1024);
+}
+
+static u32 hpet_halt(void)
+{
+	u32 conf;
+
+	if (!hpet)
+		return 0;
+	conf = readl(hpet + HPET_GEN_CONF);
+	if (conf & HPET_ENABLE_CNF)
+		writel(conf & ~HPET_ENABLE_CNF, hpet + HPET_GEN_CONF);
+	return conf;
+}
+
+static void hpet_start(u32 conf)
+{
+	if (conf & HPET_ENABLE_CNF)
+		writel(conf, hpet + HPET_GEN_CONF);
+}
+
 static ssize_t pause_proc_write(struct file *f, const char __user *buf, size_t len, loff_t *pos)
 {
+	struct lapic_timer timer;
 	ktime_t before, stopped, resume;
+	unsigned long flags;
+	u32 hpet_conf;
+	u8 reg_a;
 	int err;
 
 	/*
-	 * QEMU 7.2 may move its virtual clock on to the next timer while the
-	 * guest stops, or not (a race in QEMU:
-	 * docs/FACTS.md "Saving and restoring a guest"). Sleeping right after
-	 * the write to a time fixed before it starts both cases, and a boot
-	 * that never stopped, again at one instant.
+	 * QEMU 7.2 may move its virtual clock on to the next guest timer
+	 * while the guest stops, or not (a race in QEMU:
+	 * docs/FACTS.md "Saving and restoring a guest"). With the guest's
+	 * timers stopped around the write there is none to move to. The
+	 * sleep right after it, to a time fixed before it, starts a boot that
+	 * stopped and one that did not at one instant, whatever happened.
 	 */
 	before = ktime_get();
 	resume = ktime_add_ms(before, 10);
 	resume = ns_to_ktime(roundup(ktime_to_ns(resume), 10 * NSEC_PER_MSEC));
+	local_irq_save(flags);
+	reg_a = rtc_stop();
+	hpet_conf = hpet_halt();
+	lapic_timer_disarm(&timer);
 	outb(PVPANIC_PANICKED, PVPANIC_PORT);
+	lapic_timer_rearm(&timer);
+	hpet_start(hpet_conf);
+	rtc_start(reg_a);
+	local_irq_restore(flags);
 	stopped = ktime_get();
 	err = sleep_until(resume);
 	if (err)
 		return err;
-	pr_info("pause point: the clock moved %lld ns at the stop\n",
-		ktime_to_ns(ktime_sub(stopped, before)));
+	pr_info("pause point: the clock moved %lld ns at the stop (lapic timer %s, hpet %s)\n",
+		ktime_to_ns(ktime_sub(stopped, before)),
+		!timer.armed ? "not armed" : timer.deadline_mode ? "tsc-deadline" : "oneshot",
+		!hpet ? "absent" : hpet_conf & HPET_ENABLE_CNF ? "halted" : "off");
 	return len;
 }
 
@@ -212,6 +374,7 @@ static int __init pgagent_init(void)
 		remove_entries();
 		return -ENOMEM;
 	}
+	hpet_map();
 	return 0;
 }
 module_init(pgagent_init);
@@ -220,6 +383,8 @@ static void __exit pgagent_exit(void)
 {
 	remove_entries();
 	vfree(config);
+	if (hpet)
+		iounmap(hpet);
 }
 module_exit(pgagent_exit);
 

@@ -12,11 +12,13 @@
 #include "vm/vm_spec.h"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <ctime>
+#include <mutex>
 #include <optional>
 #include <ranges>
+#include <set>
+#include <string>
 #include <unistd.h>
 
 namespace probegate::drivers {
@@ -50,9 +52,6 @@ constexpr double k_guest_grace_s = 15;
 // wall time on the virtual clock.
 constexpr std::int64_t k_sync_at_ns = 10'000'000'000;
 constexpr double k_sync_at_s = 10;
-// pgagent's word on how far QEMU moved the virtual clock while the guest
-// stopped at its pause point (0.05 µs: not at all).
-constexpr std::string_view k_pause_step = "pgagent: pause point: the clock moved ";
 
 // What one boot carries from stage to stage.
 struct BootRun {
@@ -307,6 +306,73 @@ std::string how_qemu_ended(const proc::ProcessResult& qemu) {
                      : fmt::format("exit {}", qemu.exit_code);
 }
 
+// How often a group's boot is saved again when the save moved the guest's
+// clock (docs/CONTRACTS.md "Boot once, restore per case").
+constexpr int k_save_tries = 2;
+
+// Groups whose every save moved the clock, in this process: their cases
+// boot fresh without trying again.
+std::mutex g_moving_mutex;
+std::set<std::string> g_moving_groups;
+
+bool moving_group(const std::string& key) {
+  std::lock_guard lock(g_moving_mutex);
+  return g_moving_groups.contains(key);
+}
+
+void mark_moving_group(const std::string& key) {
+  std::lock_guard lock(g_moving_mutex);
+  g_moving_groups.insert(key);
+}
+
+// One boot of the group up to the pause point, saved into a scratch dir.
+struct MadeState {
+  core::TempDir staging;
+  vm::SavedState state;
+};
+
+core::Result<MadeState> make_state(BootRun& run, image::ImageBuilder& images, vm::VmSpec machine) {
+  run.env.progress(
+      fmt::format("booting {} once to save it for every case of its group", run.kernel.release));
+  auto staging = core::TempDir::create(run.env.cache / "tmp", "state-");
+  if (!staging)
+    return std::unexpected(staging.error());
+  auto initramfs =
+      images.assemble({run.base.path, run.modules_layer},
+                      image::agent_layer_entries(run.agent_module), staging->path() / "boot.img");
+  if (!initramfs)
+    return std::unexpected(initramfs.error());
+  machine.initrd = initramfs->path;
+  // The saving boot has a config file too (an empty archive: the guest
+  // stops before it reads it), so that its fw_cfg lists what a restore's does.
+  auto empty = image::write_cpio({});
+  if (!empty)
+    return std::unexpected(empty.error());
+  machine.config_file = staging->path() / "empty.cpio";
+  if (auto written = core::write_file_atomic(machine.config_file, *empty); !written)
+    return std::unexpected(written.error());
+  auto made = vm::save_guest(run.env.runner, machine, staging->path() / "state", staging->path());
+  if (!made)
+    return std::unexpected(made.error());
+  return MadeState{std::move(*staging), std::move(*made)};
+}
+
+// The group's saves all moved the clock: this case boots fresh, from the
+// image a fresh boot with the agent uses.
+core::Status boot_fresh_instead(BootRun& run, image::ImageBuilder& images) {
+  run.result.boot_path.fresh_reason =
+      fmt::format("every save of this group ({} tries) moved the guest's clock at the pause point",
+                  k_save_tries);
+  const fs::path keep = run.spec.keep_initramfs ? run.result.dir : run.scratch->path();
+  auto initramfs =
+      images.assemble({run.base.path, run.modules_layer},
+                      image::agent_layer_entries(run.agent_module), keep / "initramfs.img");
+  if (!initramfs)
+    return std::unexpected(initramfs.error());
+  run.initramfs = std::move(*initramfs);
+  return {};
+}
+
 // Saved state: the group's (kernel, machine, command line, user space and
 // agent) guest, booted to the agent's pause point and saved once in the
 // cache; made here when absent or damaged, under a lock that concurrent
@@ -321,7 +387,7 @@ core::Status prepare_state(BootRun& run) {
   vm::VmSpec machine = machine_spec(run);
   machine.initrd = "INITRD";
   std::error_code ec;
-  std::string identity = "state-v1";
+  std::string identity = "state-v2"; // v2: only saves that did not move the clock
   for (const auto& word : vm::qemu_argv(machine))
     identity += "\n" + word;
   // The layers' names hold their contents' hashes; the kernel's may be
@@ -338,33 +404,30 @@ core::Status prepare_state(BootRun& run) {
   auto saved = vm::load_saved_state(dir);
   if (!saved) {
     fs::remove_all(dir, ec); // absent, or damaged: never restored
-    run.env.progress(
-        fmt::format("booting {} once to save it for every case of its group", run.kernel.release));
-    auto staging = core::TempDir::create(run.env.cache / "tmp", "state-");
-    if (!staging)
-      return std::unexpected(staging.error());
-    auto initramfs =
-        images.assemble({run.base.path, run.modules_layer},
-                        image::agent_layer_entries(run.agent_module), staging->path() / "boot.img");
-    if (!initramfs)
-      return std::unexpected(initramfs.error());
-    machine.initrd = initramfs->path;
-    // The saving boot has a config file too (an empty archive: the guest
-    // stops before it reads it), so that its fw_cfg lists what a restore's does.
-    auto empty = image::write_cpio({});
-    if (!empty)
-      return std::unexpected(empty.error());
-    machine.config_file = staging->path() / "empty.cpio";
-    if (auto written = core::write_file_atomic(machine.config_file, *empty); !written)
-      return written;
-    auto made = vm::save_guest(run.env.runner, machine, staging->path() / "state", staging->path());
-    if (!made)
-      return std::unexpected(made.error());
-    auto published = vm::publish_saved_state(*made, dir);
-    if (!published)
-      return std::unexpected(published.error());
-    saved = std::move(*published);
-    run.result.boot_path.state_made = true;
+    if (!moving_group(key)) {
+      for (int attempt = 1; attempt <= k_save_tries && !saved; ++attempt) {
+        auto made = make_state(run, images, machine);
+        if (!made)
+          return std::unexpected(made.error());
+        if (made->state.pause_step_ns > vm::k_unmoved_step_ns) {
+          run.env.progress(fmt::format(
+              "the save of {} moved the guest's clock by {} ns: its restores would not repeat a "
+              "fresh boot, so it is not kept{}",
+              run.kernel.release, made->state.pause_step_ns,
+              attempt < k_save_tries ? " (booting again to save it)" : ""));
+          continue;
+        }
+        auto published = vm::publish_saved_state(made->state, dir);
+        if (!published)
+          return std::unexpected(published.error());
+        saved = std::move(*published);
+        run.result.boot_path.state_made = true;
+      }
+      if (!saved)
+        mark_moving_group(key);
+    }
+    if (!saved)
+      return boot_fresh_instead(run, images);
   }
   if (run.spec.keep_initramfs) {
     fs::copy_file(saved->initramfs, run.result.dir / "initramfs.img",
@@ -404,12 +467,8 @@ core::Result<Console> run_vm(BootRun& run) {
     if (run.env.console)
       run.env.console(line);
     parser.feed(line);
-    if (const auto at = line.find(k_pause_step); at != std::string_view::npos) {
-      const auto number = line.substr(at + k_pause_step.size());
-      long long ns = 0;
-      if (std::from_chars(number.data(), number.data() + number.size(), ns).ec == std::errc())
-        run.result.boot_path.pause_step_ns = ns;
-    }
+    if (const auto moved = vm::pause_step_of(line))
+      run.result.boot_path.pause_step_ns = *moved;
   };
   std::optional<vm::Restore> restore;
   const bool libvirt = spec.backend == spec::Backend::libvirt;

@@ -127,7 +127,8 @@ nlohmann::json to_json(const RunResult& r) {
         {"paused_at_s", r.boot_path.paused_at_s},
         {"restore_s", r.boot_path.restore_s},
         {"pause_step_ns", r.boot_path.pause_step_ns ? nlohmann::json(*r.boot_path.pause_step_ns)
-                                                    : nlohmann::json(nullptr)}}},
+                                                    : nlohmann::json(nullptr)},
+        {"fresh_reason", r.boot_path.fresh_reason}}},
       {"libvirt_uri", r.libvirt_uri},
       {"host", r.host},
       {"uploaded_bytes", r.uploaded_bytes},
@@ -257,7 +258,8 @@ core::Result<RunResult> result_from_json(const nlohmann::json& j) {
                    .state_made = field<bool>(b, "state_made"),
                    .paused_at_s = field<double>(b, "paused_at_s"),
                    .restore_s = field<double>(b, "restore_s"),
-                   .pause_step_ns = maybe<long long>(b, "pause_step_ns")};
+                   .pause_step_ns = maybe<long long>(b, "pause_step_ns"),
+                   .fresh_reason = b.value("fresh_reason", "")};
   }
   r.libvirt_uri = j.value("libvirt_uri", ""); // absent before the libvirt backend
   r.host = j.value("host", "");               // absent before pools of hosts

@@ -31,6 +31,9 @@ struct BootPath {
   // pause point (pgagent's line): restores of one saved state all report
   // the same; a fresh boot never stops.
   std::optional<long long> pause_step_ns;
+  // Why a case that could restore booted fresh: its group's saves moved
+  // the clock. Empty otherwise.
+  std::string fresh_reason;
 };
 
 // Everything about one finished (or failed) run: the one model every writer

@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <fmt/core.h>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -19,6 +20,7 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::string_view k_pause_fact = "probegate: event=pause-point";
+constexpr std::string_view k_pause_step = "pgagent: pause point: the clock moved ";
 
 // "[    2.071234] probegate: ..." -> 2.071234
 std::optional<double> console_time(std::string_view line) {
@@ -33,6 +35,11 @@ std::optional<double> console_time(std::string_view line) {
   if (ec != std::errc() || end != number.data() + number.size())
     return std::nullopt;
   return value;
+}
+
+std::string how_ended(const proc::ProcessResult& qemu) {
+  return qemu.signal ? fmt::format("signal {}", qemu.signal)
+                     : fmt::format("exit {}", qemu.exit_code);
 }
 
 double seconds_since(SteadyClock::time_point start) {
@@ -57,7 +64,38 @@ core::Status run_qmp_side(Qmp& qmp, const std::function<core::Status(Qmp&)>& ste
   return done;
 }
 
+// `cont` once the saved guest's migration is finalized: QEMU 7.2 refuses it
+// ("Migration is not finalized yet") until the migration's cleanup has run
+// on its main loop, a moment after the completed event.
+core::Status resume_after_save(Qmp& q) {
+  const auto deadline = SteadyClock::now() + 30s;
+  while (true) {
+    auto status = q.execute("query-status");
+    if (!status)
+      return std::unexpected(status.error());
+    if (status->value("status", "") != "finish-migrate")
+      break;
+    if (SteadyClock::now() > deadline)
+      return core::infra_error("QEMU's migration of the saved guest did not finalize in 30 s");
+    std::this_thread::sleep_for(10ms); // a poll of QEMU's state, bounded above
+  }
+  if (auto done = q.execute("cont"); !done)
+    return std::unexpected(done.error());
+  return {};
+}
+
 } // namespace
+
+std::optional<long long> pause_step_of(std::string_view console_line) {
+  const auto at = console_line.find(k_pause_step);
+  if (at == std::string_view::npos)
+    return std::nullopt;
+  const auto number = console_line.substr(at + k_pause_step.size());
+  long long ns = 0;
+  if (std::from_chars(number.data(), number.data() + number.size(), ns).ec != std::errc())
+    return std::nullopt;
+  return ns;
+}
 
 std::string qemu_identity(const QemuProfile& profile) {
   const auto binary = proc::find_executable(profile.binary);
@@ -84,6 +122,7 @@ std::optional<SavedState> load_saved_state(const fs::path& dir) {
   saved.sha256 = json.value("sha256", "");
   saved.paused_at_s = json.value("paused_at_s", 0.0);
   saved.save_wall_s = json.value("save_wall_s", 0.0);
+  saved.pause_step_ns = json.value("pause_step_ns", -1LL);
   auto console = core::read_file(dir / "console.log");
   if (!console)
     return std::nullopt;
@@ -124,6 +163,8 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
 
   core::Status qmp_status;
   const fs::path partial = saved.state.string() + ".partial";
+  std::promise<void> step_known;
+  auto step = step_known.get_future();
   std::thread side([&] {
     qmp_status = run_qmp_side(*qmp, [&](Qmp& q) -> core::Status {
       // The agent stops the guest at its pause point (pvpanic, panic=pause).
@@ -139,6 +180,12 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
           return std::unexpected(done.error());
       if (auto done = q.wait_migration(2min); !done)
         return done;
+      // On, until pgagent says how far the stop moved the clock: what every
+      // restore of this state will say too.
+      if (auto done = resume_after_save(q); !done)
+        return done;
+      if (step.wait_for(2min) != std::future_status::ready)
+        return core::infra_error("the saved guest, resumed, did not print pgagent's pause step");
       (void)q.execute("quit", nullptr, 5s); // QEMU may end before it answers
       return {};
     });
@@ -147,22 +194,36 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
   qemu.argv = qemu_argv(spec);
   qemu.timeout = 15min;
   std::string console;
+  bool resumed = false;
   auto ran = runner.run(qemu, [&](std::string_view line) {
+    if (resumed)
+      return proc::LineAction::keep_going;
+    if (const auto moved = pause_step_of(line)) {
+      // The first line after the resume: the saved console ends before it.
+      resumed = true;
+      saved.pause_step_ns = *moved;
+      step_known.set_value();
+      return proc::LineAction::keep_going;
+    }
     console.append(line).push_back('\n');
     if (line.find(k_pause_fact) != std::string_view::npos)
       saved.paused_at_s = console_time(line).value_or(0);
     return proc::LineAction::keep_going;
   });
   qmp->cancel(); // QEMU has ended: a wait for its connection is over
+  if (!resumed)
+    step_known.set_value(); // nor is a wait for the resumed guest's line
   side.join();
   if (!ran)
     return std::unexpected(ran.error());
   if (!qmp_status)
-    return std::unexpected(core::with_context(
-        qmp_status.error(), fmt::format("saving the booted guest (QEMU {}): {}",
-                                        ran->signal ? fmt::format("signal {}", ran->signal)
-                                                    : fmt::format("exit {}", ran->exit_code),
-                                        ran->tail)));
+    return std::unexpected(
+        core::with_context(qmp_status.error(), fmt::format("saving the booted guest (QEMU {}): {}",
+                                                           how_ended(*ran), ran->tail)));
+  if (saved.pause_step_ns < 0)
+    return core::infra_error(
+        "the saved guest, resumed, did not print pgagent's pause step (QEMU {}): {}",
+        how_ended(*ran), ran->tail);
   fs::rename(partial, saved.state, ec);
   if (ec)
     return core::infra_error("cannot rename {}: {}", partial.string(), ec.message());
@@ -179,6 +240,7 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
                             {"sha256", saved.sha256},
                             {"paused_at_s", saved.paused_at_s},
                             {"save_wall_s", saved.save_wall_s},
+                            {"pause_step_ns", saved.pause_step_ns},
                             {"qemu_argv", qemu.argv}};
   if (auto written = core::write_file_atomic(dir / "state.json", meta.dump(2) + "\n"); !written)
     return std::unexpected(written.error());
@@ -238,8 +300,8 @@ void Restore::start() {
           return std::unexpected(done.error());
       if (auto done = q.wait_migration(2min); !done)
         return done;
-      if (auto done = q.execute("cont"); !done)
-        return std::unexpected(done.error());
+      if (auto done = resume_after_save(q); !done)
+        return done;
       m_resume_wall_s = seconds_since(started);
       return {};
     });

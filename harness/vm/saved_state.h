@@ -27,7 +27,18 @@ struct SavedState {
   std::string sha256;              // of `state`, checked before the first use per process
   double paused_at_s = 0;          // guest uptime of the agent's snapshot-pause fact
   double save_wall_s = 0;          // the boot and the save, when it was made
+  // How far QEMU moved the guest's virtual clock at the stop (pgagent's
+  // line, read by resuming the saving boot once saved). k_unmoved_step_ns
+  // or less: not at all, so restores go on exactly as a fresh boot.
+  long long pause_step_ns = -1;
 };
+
+// The instructions around pgagent's port write: a step up to this means the
+// clock did not move (docs/FACTS.md "Saving and restoring a guest").
+constexpr long long k_unmoved_step_ns = 1000;
+
+// pgagent's "pause point: the clock moved N ns at the stop" -> N.
+std::optional<long long> pause_step_of(std::string_view console_line);
 
 // The QEMU binary that would run (proc::find_executable), its size and time:
 // part of a saved state's key, since a state restores only into its QEMU.
@@ -40,7 +51,8 @@ std::optional<SavedState> load_saved_state(const std::filesystem::path& dir);
 
 // Boots `spec` (guest_can_pause is set here) and saves the guest when it
 // stops itself, into `dir` (state, initramfs.img copied from spec.initrd,
-// console.log, state.json). `scratch`: where the QMP socket lives.
+// console.log, state.json), then resumes it until pgagent says how far the
+// stop moved its clock (pause_step_ns). `scratch`: where the QMP socket lives.
 core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec,
                                     const std::filesystem::path& dir,
                                     const std::filesystem::path& scratch);
