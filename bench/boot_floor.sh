@@ -2,23 +2,29 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Boot floor, side by side in one run (prints figures, asserts nothing):
-#   harness: `probegate boot` with a 0 ms probe (warm caches)
-#   bare:    the same QEMU argv run directly (PVH vmlinux + qboot)
-#   naive:   -machine q35, SeaBIOS, compressed bzImage; same initramfs,
-#            command line, devices and virtual clock
-# Usage: bench/boot_floor.sh [path/to/probegate] [runs]
+#   restored: `probegate boot` with a 0 ms probe, from its saved state
+#   fresh:    the same with --fresh-boot (warm caches)
+#   bare:     the fresh boot's QEMU argv run directly (PVH vmlinux + qboot)
+#   naive:    -machine q35, SeaBIOS, compressed bzImage; same initramfs,
+#             command line, devices and virtual clock
+# Writes the figures as JSON to OUT (default: none) for bench/compare.sh.
+# Usage: bench/boot_floor.sh [path/to/probegate] [runs] [OUT.json]
 set -euo pipefail
 
 pg=${1:-build/release/harness/probegate}
 runs=${2:-3}
+out=${3:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-now() { date +%s.%N; }
-elapsed() { echo "$2 - $1" | bc -l; }
+# shellcheck source=bench/timing.sh
+. "$(dirname "$0")/timing.sh"
 
-"$pg" boot --kernel debian:6.1 --devices 2 --probe-delay-ms 0 --expect-bound 2 \
-  --keep-initramfs --results "$work/prime" >/dev/null 2>&1
+case_args=(--kernel debian:6.1 --devices 2 --probe-delay-ms 0 --expect-bound 2)
+# The state, and a fresh boot's argv (a restore's waits for its stream).
+"$pg" boot "${case_args[@]}" --results "$work/state" >/dev/null 2>&1
+"$pg" boot "${case_args[@]}" --fresh-boot --keep-initramfs --results "$work/prime" \
+  >/dev/null 2>&1
 dir=$(ls -d "$work"/prime/*/)
 mapfile -t bare < <(python3 -c "
 import json,sys
@@ -38,23 +44,39 @@ a[a.index('-machine')+1]=a[a.index('-machine')+1].replace('pc,','q35,')
 a[a.index('-kernel')+1]=sys.argv[1]
 print('\n'.join(a))" "$vmlinuz")
 
-h=0 b=0 n=0
+restored=() fresh=() bare_s=() naive_s=()
 for i in $(seq "$runs"); do
+  restored+=("$(secs "$pg" boot "${case_args[@]}" --results "$work/r$i")")
+  fresh+=("$(secs "$pg" boot "${case_args[@]}" --fresh-boot --results "$work/f$i")")
+  bare_s+=("$(secs "${bare[@]}")")
   t0=$(now)
-  "$pg" boot --kernel debian:6.1 --devices 2 --probe-delay-ms 0 --expect-bound 2 \
-    --results "$work/h$i" >/dev/null 2>&1
-  t1=$(now)
-  "${bare[@]}" </dev/null >/dev/null 2>&1
-  t2=$(now)
-  "${naive[@]}" </dev/null >"$work/naive$i.log" 2>&1
-  t3=$(now)
+  "${naive[@]}" </dev/null >"$work/naive$i.log" 2>&1 || true
+  naive_s+=("$(echo "$(now) - $t0" | bc -l)")
   grep -q 'probegate: event=ready' "$work/naive$i.log" || echo "naive boot $i did not reach ready" >&2
-  h=$(echo "$h + $(elapsed "$t0" "$t1")" | bc -l)
-  b=$(echo "$b + $(elapsed "$t1" "$t2")" | bc -l)
-  n=$(echo "$n + $(elapsed "$t2" "$t3")" | bc -l)
 done
-printf 'probegate boot, 0 ms probe (avg):    %6.2f s\n' "$(echo "$h / $runs" | bc -l)"
-printf 'bare QEMU, PVH + qboot (avg):        %6.2f s\n' "$(echo "$b / $runs" | bc -l)"
-printf 'naive q35 + SeaBIOS + bzImage (avg): %6.2f s\n' "$(echo "$n / $runs" | bc -l)"
-printf 'harness overhead over bare QEMU:     %6.1f %%\n' "$(echo "100 * ($h - $b) / $b" | bc -l)"
-printf 'naive / harness:                     %6.2f x\n' "$(echo "$n / $h" | bc -l)"
+r=$(mean "${restored[@]}") f=$(mean "${fresh[@]}") b=$(mean "${bare_s[@]}") n=$(mean "${naive_s[@]}")
+printf 'probegate boot, 0 ms probe, restored (avg): %6.2f s\n' "$r"
+printf 'probegate boot, 0 ms probe, fresh (avg):    %6.2f s\n' "$f"
+printf 'bare QEMU, PVH + qboot (avg):               %6.2f s\n' "$b"
+printf 'naive q35 + SeaBIOS + bzImage (avg):        %6.2f s\n' "$n"
+printf 'fresh-boot path / bare QEMU:                %6.3f\n' "$(echo "$f / $b" | bc -l)"
+printf 'naive / restored:                           %6.2f x\n' "$(echo "$n / $r" | bc -l)"
+printf 'naive / fresh:                              %6.2f x\n' "$(echo "$n / $f" | bc -l)"
+[ -n "$out" ] || exit 0
+python3 - "$out" "$runs" "$r" "$f" "$b" "$n" <<'PY'
+import json, sys
+out, runs, restored, fresh, bare, naive = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+figures = {
+    "runs": runs,
+    "zero_probe_restored_s": round(restored, 3),
+    "zero_probe_fresh_s": round(fresh, 3),
+    "bare_qemu_s": round(bare, 3),
+    "naive_q35_seabios_s": round(naive, 3),
+    "fresh_over_bare": round(fresh / bare, 3),
+    "naive_over_restored": round(naive / restored, 2),
+    "naive_over_fresh": round(naive / fresh, 2),
+}
+with open(out, "w") as f:
+    json.dump(figures, f, indent=2)
+    f.write("\n")
+PY

@@ -157,7 +157,8 @@ static int sleep_until(ktime_t target)
 struct lapic_timer {
 	bool x2apic;
 	bool armed;
-	bool deadline_mode;
+	u32 mode;       /* the LVT entry's timer mode bits */
+	u32 lvtt;       /* periodic: the LVT entry, unmasked again after */
 	u32 count;      /* oneshot: the current count when disarmed */
 	u32 lo, hi;     /* TSC-deadline: the deadline when disarmed */
 };
@@ -181,6 +182,8 @@ static void lapic_write(const struct lapic_timer *t, u32 reg, u32 value)
 		writel(value, (void __iomem *)(fix_to_virt(FIX_APIC_BASE) + reg));
 }
 
+#define LVTT_MODE (3 << 17)
+
 /*
  * Disarms the timer and remembers what was left of it. With no guest
  * timer armed, QEMU has no deadline to move its clock on to at the stop
@@ -196,19 +199,27 @@ static void lapic_timer_disarm(struct lapic_timer *t)
 	t->armed = false;
 	if (lvtt & APIC_LVT_MASKED)
 		return;
-	t->deadline_mode = (lvtt & (3 << 17)) == APIC_LVT_TIMER_TSCDEADLINE;
-	if (t->deadline_mode) {
+	t->mode = lvtt & LVTT_MODE;
+	if (t->mode == APIC_LVT_TIMER_TSCDEADLINE) {
 		rdmsr(MSR_IA32_TSC_DEADLINE, t->lo, t->hi);
 		t->armed = t->lo || t->hi;
 		if (t->armed)
 			wrmsr(MSR_IA32_TSC_DEADLINE, 0, 0);
-	} else if ((lvtt & (3 << 17)) == APIC_LVT_TIMER_ONESHOT) {
+	} else if (t->mode == APIC_LVT_TIMER_ONESHOT) {
 		t->count = lapic_read(t, APIC_TMCCT);
 		t->armed = t->count != 0;
 		if (t->armed)
 			lapic_write(t, APIC_TMICT, 0);
+	} else if (t->mode == APIC_LVT_TIMER_PERIODIC) {
+		/*
+		 * A periodic tick (a kernel without NO_HZ): masked, QEMU
+		 * arms nothing; unmasked, it goes on from its first load, in
+		 * phase (QEMU's apic_next_timer()).
+		 */
+		t->lvtt = lvtt;
+		t->armed = true;
+		lapic_write(t, APIC_LVTT, lvtt | APIC_LVT_MASKED);
 	}
-	/* A periodic timer stays armed: re-arming it would move its phase. */
 }
 
 /* Arms it again with what was left: both paths run the same instructions. */
@@ -216,10 +227,21 @@ static void lapic_timer_rearm(const struct lapic_timer *t)
 {
 	if (!t->armed)
 		return;
-	if (t->deadline_mode)
+	if (t->mode == APIC_LVT_TIMER_TSCDEADLINE)
 		wrmsr(MSR_IA32_TSC_DEADLINE, t->lo, t->hi);
-	else
+	else if (t->mode == APIC_LVT_TIMER_ONESHOT)
 		lapic_write(t, APIC_TMICT, t->count);
+	else
+		lapic_write(t, APIC_LVTT, t->lvtt);
+}
+
+static const char *lapic_timer_name(const struct lapic_timer *t)
+{
+	if (!t->armed)
+		return "not armed";
+	return t->mode == APIC_LVT_TIMER_TSCDEADLINE ? "tsc-deadline"
+	       : t->mode == APIC_LVT_TIMER_ONESHOT   ? "oneshot"
+						     : "periodic";
 }
 
 /*
@@ -247,13 +269,17 @@ static void rtc_start(u8 reg_a)
 }
 
 /*
- * The HPET: QEMU keeps a comparator's timer armed whether or not its
- * interrupt is on (Linux 5.10 leaves one 1.8 s ahead at the pause point).
- * Halting the main counter deletes them all; starting it again re-arms
- * them from the halted count. Mapped once, from the ACPI table's address.
+ * The HPET's comparators: QEMU arms a timer for each one whose interrupt is
+ * on. Turning the interrupt off deletes it; turning it on again re-arms it
+ * for the same comparator value. Comparators whose interrupt is off are
+ * left alone: halting the whole HPET instead made QEMU re-arm those too,
+ * for good (docs/FACTS.md "Saving and restoring a guest").
+ * Mapped once, from the ACPI table's address.
  */
-#define HPET_GEN_CONF 0x10
-#define HPET_ENABLE_CNF 1
+#define HPET_REG_ID 0x000
+#define HPET_REG_TN_CFG(n) (0x100 + 0x20 * (n))
+#define HPET_REG_TN_INT_ENB 0x004
+#define HPET_REG_MAX_TIMERS 32
 
 static void __iomem *hpet;
 
@@ -270,22 +296,33 @@ static void hpet_map(void)
 		hpet = ioremap(address, 1024);
 }
 
-static u32 hpet_halt(void)
+/* Turns off every comparator interrupt that is on; returns which were. */
+static u32 hpet_hold(void)
 {
-	u32 conf;
+	u32 held = 0, cfg;
+	int n, timers;
 
 	if (!hpet)
 		return 0;
-	conf = readl(hpet + HPET_GEN_CONF);
-	if (conf & HPET_ENABLE_CNF)
-		writel(conf & ~HPET_ENABLE_CNF, hpet + HPET_GEN_CONF);
-	return conf;
+	timers = min_t(int, ((readl(hpet + HPET_REG_ID) >> 8) & 0x1f) + 1, HPET_REG_MAX_TIMERS);
+	for (n = 0; n < timers; n++) {
+		cfg = readl(hpet + HPET_REG_TN_CFG(n));
+		if (cfg & HPET_REG_TN_INT_ENB) {
+			writel(cfg & ~HPET_REG_TN_INT_ENB, hpet + HPET_REG_TN_CFG(n));
+			held |= BIT(n);
+		}
+	}
+	return held;
 }
 
-static void hpet_start(u32 conf)
+static void hpet_release(u32 held)
 {
-	if (conf & HPET_ENABLE_CNF)
-		writel(conf, hpet + HPET_GEN_CONF);
+	int n;
+
+	for (n = 0; n < HPET_REG_MAX_TIMERS; n++)
+		if (held & BIT(n))
+			writel(readl(hpet + HPET_REG_TN_CFG(n)) | HPET_REG_TN_INT_ENB,
+			       hpet + HPET_REG_TN_CFG(n));
 }
 
 static ssize_t pause_proc_write(struct file *f, const char __user *buf, size_t len, loff_t *pos)
@@ -293,7 +330,7 @@ static ssize_t pause_proc_write(struct file *f, const char __user *buf, size_t l
 	struct lapic_timer timer;
 	ktime_t before, stopped, resume;
 	unsigned long flags;
-	u32 hpet_conf;
+	u32 hpet_held;
 	u8 reg_a;
 	int err;
 
@@ -310,21 +347,21 @@ static ssize_t pause_proc_write(struct file *f, const char __user *buf, size_t l
 	resume = ns_to_ktime(roundup(ktime_to_ns(resume), 10 * NSEC_PER_MSEC));
 	local_irq_save(flags);
 	reg_a = rtc_stop();
-	hpet_conf = hpet_halt();
+	hpet_held = hpet_hold();
 	lapic_timer_disarm(&timer);
 	outb(PVPANIC_PANICKED, PVPANIC_PORT);
 	lapic_timer_rearm(&timer);
-	hpet_start(hpet_conf);
+	hpet_release(hpet_held);
 	rtc_start(reg_a);
 	local_irq_restore(flags);
 	stopped = ktime_get();
 	err = sleep_until(resume);
 	if (err)
 		return err;
-	pr_info("pause point: the clock moved %lld ns at the stop (lapic timer %s, hpet %s)\n",
+	pr_info("pause point: the clock moved %lld ns at the stop (lapic timer %s, hpet comparators held %#x)\n",
 		ktime_to_ns(ktime_sub(stopped, before)),
-		!timer.armed ? "not armed" : timer.deadline_mode ? "tsc-deadline" : "oneshot",
-		!hpet ? "absent" : hpet_conf & HPET_ENABLE_CNF ? "halted" : "off");
+		lapic_timer_name(&timer),
+		hpet_held);
 	return len;
 }
 
