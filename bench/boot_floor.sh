@@ -63,20 +63,6 @@ printf 'fresh-boot path / bare QEMU:                %6.3f\n' "$(echo "$f / $b" |
 printf 'naive / restored:                           %6.2f x\n' "$(echo "$n / $r" | bc -l)"
 printf 'naive / fresh:                              %6.2f x\n' "$(echo "$n / $f" | bc -l)"
 [ -n "$out" ] || exit 0
-python3 - "$out" "$runs" "$r" "$f" "$b" "$n" <<'PY'
-import json, sys
-out, runs, restored, fresh, bare, naive = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
-figures = {
-    "runs": runs,
-    "zero_probe_restored_s": round(restored, 3),
-    "zero_probe_fresh_s": round(fresh, 3),
-    "bare_qemu_s": round(bare, 3),
-    "naive_q35_seabios_s": round(naive, 3),
-    "fresh_over_bare": round(fresh / bare, 3),
-    "naive_over_restored": round(naive / restored, 2),
-    "naive_over_fresh": round(naive / fresh, 2),
-}
-with open(out, "w") as f:
-    json.dump(figures, f, indent=2)
-    f.write("\n")
-PY
+figures_json "$out" runs="$runs" zero_probe_restored_s="$r" zero_probe_fresh_s="$f" \
+  bare_qemu_s="$b" naive_q35_seabios_s="$n" fresh_over_bare="$(ratio "$f" "$b")" \
+  naive_over_restored="$(ratio "$n" "$r")" naive_over_fresh="$(ratio "$n" "$f")"

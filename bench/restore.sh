@@ -39,21 +39,9 @@ done
 suite_restored=$(secs "$pg" run "$here/suites/knobs.yaml" --jobs 2 --results "$work/sr")
 suite_fresh=$(secs "$pg" run "$here/suites/knobs.yaml" --jobs 2 --fresh-boot --results "$work/sf")
 
-python3 - "$out" "$runs" "$(mean "${restored[@]}")" "$(mean "${fresh[@]}")" \
-  "$(mean "${long[@]}")" "$suite_restored" "$suite_fresh" <<'PY'
-import json, sys
-out, runs, restored, fresh, long, suite_r, suite_f = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
-figures = {
-    "runs": runs,
-    "knob_case_restored_s": round(restored, 3),
-    "knob_case_fresh_s": round(fresh, 3),
-    "default_timeout_restored_s": round(long, 3),
-    "knobs_suite_restored_s": round(suite_r, 3),
-    "knobs_suite_fresh_s": round(suite_f, 3),
-    "fresh_over_restored": round(fresh / restored, 2),
-    "suite_fresh_over_restored": round(suite_f / suite_r, 2),
-}
-with open(out, "w") as f:
-    json.dump(figures, f, indent=2)
-    f.write("\n")
-PY
+r=$(mean "${restored[@]}") f=$(mean "${fresh[@]}")
+figures_json "$out" runs="$runs" knob_case_restored_s="$r" knob_case_fresh_s="$f" \
+  default_timeout_restored_s="$(mean "${long[@]}")" \
+  knobs_suite_restored_s="$suite_restored" knobs_suite_fresh_s="$suite_fresh" \
+  fresh_over_restored="$(ratio "$f" "$r")" \
+  suite_fresh_over_restored="$(ratio "$suite_fresh" "$suite_restored")"

@@ -11,3 +11,19 @@ secs() { # command... -> wall seconds
   echo "$t1 - $t0" | bc -l
 }
 mean() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print(sum(v)/len(v))' "$@"; }
+ratio() { echo "$1 / $2" | bc -l; } # A B -> A/B
+# figures_json OUT NAME=VALUE...: the figures as one JSON object, numbers
+# rounded to 3 places, for bench/compare.sh.
+figures_json() {
+  python3 - "$@" <<'PY'
+import json, sys
+figures = {}
+for pair in sys.argv[2:]:
+    name, value = pair.split("=", 1)
+    number = round(float(value), 3)
+    figures[name] = int(number) if number.is_integer() else number
+with open(sys.argv[1], "w") as f:
+    json.dump(figures, f, indent=2)
+    f.write("\n")
+PY
+}
