@@ -59,9 +59,9 @@ printf 'probegate boot, 0 ms probe, restored (avg): %6.2f s\n' "$r"
 printf 'probegate boot, 0 ms probe, fresh (avg):    %6.2f s\n' "$f"
 printf 'bare QEMU, PVH + qboot (avg):               %6.2f s\n' "$b"
 printf 'naive q35 + SeaBIOS + bzImage (avg):        %6.2f s\n' "$n"
-printf 'fresh-boot path / bare QEMU:                %6.3f\n' "$(echo "$f / $b" | bc -l)"
-printf 'naive / restored:                           %6.2f x\n' "$(echo "$n / $r" | bc -l)"
-printf 'naive / fresh:                              %6.2f x\n' "$(echo "$n / $f" | bc -l)"
+printf 'fresh-boot path / bare QEMU:                %6.3f\n' "$(ratio "$f" "$b")"
+printf 'naive / restored:                           %6.2f x\n' "$(ratio "$n" "$r")"
+printf 'naive / fresh:                              %6.2f x\n' "$(ratio "$n" "$f")"
 [ -n "$out" ] || exit 0
 figures_json "$out" runs="$runs" zero_probe_restored_s="$r" zero_probe_fresh_s="$f" \
   bare_qemu_s="$b" naive_q35_seabios_s="$n" fresh_over_bare="$(ratio "$f" "$b")" \

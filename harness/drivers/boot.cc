@@ -228,6 +228,13 @@ core::Status build_modules(BootRun& run) {
 }
 
 // Image: cached base and modules layers + this run's config layer.
+// The image of a boot with the agent: the case's files come through fw_cfg.
+core::Result<image::Initramfs> agent_image(const BootRun& run, image::ImageBuilder& images,
+                                           const fs::path& path) {
+  return images.assemble({run.base.path, run.modules_layer},
+                         image::agent_layer_entries(run.agent_module), path);
+}
+
 core::Status build_image(BootRun& run) {
   const auto& spec = run.spec;
   image::ImageBuilder images(run.env.runner, run.env.cache, run.env.data, run.env.progress);
@@ -270,11 +277,10 @@ core::Status build_image(BootRun& run) {
     if (restorable(run))
       return {}; // the image is the saved state's
   }
-  auto initramfs =
-      images.assemble({run.base.path, *modules_layer},
-                      has_pause_point(run) ? image::agent_layer_entries(run.agent_module)
-                                           : image::run_layer_entries(layer),
-                      keep / "initramfs.img");
+  auto initramfs = has_pause_point(run)
+                       ? agent_image(run, images, keep / "initramfs.img")
+                       : images.assemble({run.base.path, run.modules_layer},
+                                         image::run_layer_entries(layer), keep / "initramfs.img");
   if (!initramfs)
     return std::unexpected(initramfs.error());
   if (spec.inject_fault == spec::Fault::corrupt_initramfs)
@@ -299,11 +305,6 @@ core::Status pick_accel(BootRun& run) {
   run.result.accel_reason = run.accel.reason;
   run.result.accel_probe_bound_s = run.accel.probe_bound_s;
   return {};
-}
-
-std::string how_qemu_ended(const proc::ProcessResult& qemu) {
-  return qemu.signal ? fmt::format("signal {}", qemu.signal)
-                     : fmt::format("exit {}", qemu.exit_code);
 }
 
 // How often a group's boot is saved again when the save moved the guest's
@@ -337,9 +338,7 @@ core::Result<MadeState> make_state(BootRun& run, image::ImageBuilder& images, vm
   auto staging = core::TempDir::create(run.env.cache / "tmp", "state-");
   if (!staging)
     return std::unexpected(staging.error());
-  auto initramfs =
-      images.assemble({run.base.path, run.modules_layer},
-                      image::agent_layer_entries(run.agent_module), staging->path() / "boot.img");
+  auto initramfs = agent_image(run, images, staging->path() / "boot.img");
   if (!initramfs)
     return std::unexpected(initramfs.error());
   machine.initrd = initramfs->path;
@@ -364,9 +363,7 @@ core::Status boot_fresh_instead(BootRun& run, image::ImageBuilder& images) {
       fmt::format("every save of this group ({} tries) moved the guest's clock at the pause point",
                   k_save_tries);
   const fs::path keep = run.spec.keep_initramfs ? run.result.dir : run.scratch->path();
-  auto initramfs =
-      images.assemble({run.base.path, run.modules_layer},
-                      image::agent_layer_entries(run.agent_module), keep / "initramfs.img");
+  auto initramfs = agent_image(run, images, keep / "initramfs.img");
   if (!initramfs)
     return std::unexpected(initramfs.error());
   run.initramfs = std::move(*initramfs);
@@ -543,7 +540,7 @@ core::Result<Console> run_vm(BootRun& run) {
     if (!resumed)
       return std::unexpected(core::with_context(
           resumed.error(), fmt::format("restoring {} (QEMU {}): {}", run.saved->dir.string(),
-                                       how_qemu_ended(*ran), ran->tail)));
+                                       ran->how_it_ended(), ran->tail)));
     run.result.boot_path.restore_s = restore->resume_wall_s();
   }
   if (!ran)
@@ -568,13 +565,13 @@ core::Status check_live_boot(const BootRun& run, const Console& console) {
                              "debian:{} udev package {}: probegate read the base layer wrongly",
                              *guest, run.result.userspace_suite, run.base.udev);
   if (console.log.banners == 0) // nothing booted: QEMU or the image is at fault
-    return core::infra_error("QEMU printed no kernel banner ({}): {}", how_qemu_ended(console.qemu),
+    return core::infra_error("QEMU printed no kernel banner ({}): {}", console.qemu.how_it_ended(),
                              console.qemu.tail);
   const bool qemu_failed = !console.timed_out && !console.qemu.stopped &&
                            (console.qemu.signal != 0 || console.qemu.exit_code != 0);
   if (qemu_failed)
     return core::infra_error("QEMU ended abnormally ({}) after the kernel started: {}",
-                             how_qemu_ended(console.qemu), console.qemu.tail);
+                             console.qemu.how_it_ended(), console.qemu.tail);
   return {};
 }
 

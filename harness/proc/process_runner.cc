@@ -6,6 +6,10 @@
 
 namespace probegate::proc {
 
+std::string ProcessResult::how_it_ended() const {
+  return signal ? fmt::format("signal {}", signal) : fmt::format("exit {}", exit_code);
+}
+
 core::Result<ProcessResult> run_checked(ProcessRunner& runner, const core::Command& command,
                                         const LineSink& sink) {
   auto result = runner.run(command, sink);

@@ -29,6 +29,8 @@ struct ProcessResult {
   std::string tail; // last lines of output, for error messages
 
   bool ok() const { return signal == 0 && exit_code == 0 && !timed_out && !stopped; }
+  // "signal N" or "exit N", for error messages.
+  std::string how_it_ended() const;
 };
 
 // Runs external programs. The one real implementation uses Boost.Process;

@@ -37,11 +37,6 @@ std::optional<double> console_time(std::string_view line) {
   return value;
 }
 
-std::string how_ended(const proc::ProcessResult& qemu) {
-  return qemu.signal ? fmt::format("signal {}", qemu.signal)
-                     : fmt::format("exit {}", qemu.exit_code);
-}
-
 double seconds_since(SteadyClock::time_point start) {
   return std::chrono::duration<double>(SteadyClock::now() - start).count();
 }
@@ -219,11 +214,11 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
   if (!qmp_status)
     return std::unexpected(
         core::with_context(qmp_status.error(), fmt::format("saving the booted guest (QEMU {}): {}",
-                                                           how_ended(*ran), ran->tail)));
+                                                           ran->how_it_ended(), ran->tail)));
   if (saved.pause_step_ns < 0)
     return core::infra_error(
         "the saved guest, resumed, did not print pgagent's pause step (QEMU {}): {}",
-        how_ended(*ran), ran->tail);
+        ran->how_it_ended(), ran->tail);
   fs::rename(partial, saved.state, ec);
   if (ec)
     return core::infra_error("cannot rename {}: {}", partial.string(), ec.message());
