@@ -65,7 +65,8 @@ Result<std::vector<ManifestEntry>> parse_manifest(std::string_view text) {
 }
 
 Status verify_manifest(const fs::path& dir,
-                       const std::function<bool(const std::string& path)>& hash_fully) {
+                       const std::function<bool(const std::string& path)>& hash_fully,
+                       HashMemo* memo) {
   auto text = read_file(dir / k_manifest_file);
   if (!text)
     return infra_error("{} has no {}", dir.string(), k_manifest_file);
@@ -82,7 +83,7 @@ Status verify_manifest(const fs::path& dir,
       return infra_error("{} has {} bytes, not {}", e.path, size, e.size);
     if (!hash_fully(e.path))
       continue;
-    auto sha = sha256_file(file);
+    auto sha = memo != nullptr ? memo->sha256(file) : sha256_file(file);
     if (!sha)
       return std::unexpected(sha.error());
     if (*sha != e.sha256)

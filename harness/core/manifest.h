@@ -2,6 +2,7 @@
 #pragma once
 
 #include "core/error.h"
+#include "core/hash_memo.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -32,8 +33,11 @@ Result<std::vector<ManifestEntry>> parse_manifest(std::string_view text);
 
 // Checks `dir` against its manifest file: every listed file must exist with
 // its size; the files `hash_fully` picks are hashed too (the others only
-// stat'ed, for speed). The error says which file is damaged and how.
+// stat'ed, for speed), through `memo` when given (a file unchanged since
+// it was hashed is not read again). The error says which file is damaged
+// and how.
 Status verify_manifest(const std::filesystem::path& dir,
-                       const std::function<bool(const std::string& path)>& hash_fully);
+                       const std::function<bool(const std::string& path)>& hash_fully,
+                       HashMemo* memo = nullptr);
 
 } // namespace probegate::core

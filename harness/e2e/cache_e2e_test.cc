@@ -5,6 +5,7 @@
 // behind; two runs at once share one download; an entry damaged after it
 // was published is found and fetched again.
 #include "core/files.h"
+#include "core/hash_memo.h"
 #include "core/manifest.h"
 #include "e2e/e2e_support.h"
 
@@ -263,6 +264,13 @@ TEST_F(CacheE2e, TwoRunsShareOneDownloadAndADamagedEntryIsFetchedAgain) {
   EXPECT_TRUE(core::verify_manifest(entry, [](const std::string&) { return true; }));
   const auto original = core::sha256_file(entry / "vmlinux");
   ASSERT_TRUE(original);
+  // A check that passed remembers what it hashed (the entry is settled by
+  // now), so the damage below must be found in spite of the memo.
+  const auto checked = e2e::run_probegate({"kernels", "fetch", "debian:6.1"}, env());
+  EXPECT_EQ(checked.exit_code, 0) << checked.output;
+  const auto memo = core::read_file(entry / core::k_hash_memo_file);
+  ASSERT_TRUE(memo) << "a verified kernel entry has no hash memo";
+  EXPECT_NE(memo->find("\"vmlinux\""), std::string::npos) << *memo;
 
   // One byte of vmlinux flipped, as a disk error would.
   {

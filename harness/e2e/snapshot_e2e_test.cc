@@ -4,6 +4,7 @@
 // of one saved state repeat to the microsecond; a damaged state is rebuilt;
 // two jobs of one group make one state.
 #include "core/files.h"
+#include "core/hash_memo.h"
 #include "e2e/e2e_support.h"
 #include "vm/saved_state.h"
 
@@ -77,6 +78,14 @@ TEST_F(Snapshot, DamagedStateIsRebuilt) {
   const auto key = before.at("knobs/sync").at("boot_path").at("state_key").get<std::string>();
   const fs::path state = m_cache / "states" / key / "state";
   ASSERT_TRUE(fs::exists(state));
+  // A restore in a new process hashes the state once and remembers it: the
+  // damage below must be found in spite of that memo.
+  const auto again = e2e::run_knobs(dir() / "again", one, m_env);
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_FALSE(again.at("knobs/sync").at("boot_path").at("state_made").get<bool>());
+  const auto memo = core::read_file(state.parent_path() / core::k_hash_memo_file);
+  ASSERT_TRUE(memo) << "a verified state has no hash memo";
+  EXPECT_NE(memo->find("\"state\""), std::string::npos) << *memo;
   {
     std::fstream f(state, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(static_cast<std::streamoff>(fs::file_size(state) / 2));

@@ -152,15 +152,19 @@ core::Status KernelStore::check_entry(const KernelArtifact& artifact) const {
     return {};
   if (!fs::exists(artifact.dir / core::k_manifest_file)) {
     // An entry from before manifests: trusted on first use, checked after.
-    auto entries = core::compute_manifest(artifact.dir, {std::string(k_artifact_file)});
+    auto entries = core::compute_manifest(
+        artifact.dir, {std::string(k_artifact_file), std::string(core::k_hash_memo_file)});
     if (!entries)
       return std::unexpected(entries.error());
     if (auto saved = core::write_file_atomic(artifact.dir / core::k_manifest_file,
                                              core::format_manifest(*entries));
         !saved)
       return saved;
-  } else if (auto checked = core::verify_manifest(artifact.dir, hashed_fully); !checked) {
-    return checked;
+  } else {
+    auto memo = core::HashMemo::load(artifact.dir / core::k_hash_memo_file);
+    if (auto checked = core::verify_manifest(artifact.dir, hashed_fully, &memo); !checked)
+      return checked;
+    memo.save();
   }
   intact.insert(artifact.dir);
   return {};

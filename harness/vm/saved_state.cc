@@ -3,6 +3,7 @@
 
 #include "core/command.h"
 #include "core/files.h"
+#include "core/hash_memo.h"
 
 #include <charconv>
 #include <fmt/core.h>
@@ -127,9 +128,12 @@ std::optional<SavedState> load_saved_state(const fs::path& dir) {
     return std::nullopt;
   std::lock_guard lock(g_verified_mutex);
   if (!g_verified.contains(dir)) {
-    auto sum = core::sha256_file(saved.state);
+    // Hashed again only when changed since the last check (the memo).
+    auto memo = core::HashMemo::load(dir / core::k_hash_memo_file);
+    auto sum = memo.sha256(saved.state);
     if (!sum || *sum != saved.sha256)
       return std::nullopt;
+    memo.save();
     g_verified.insert(dir);
   }
   return saved;
