@@ -14,10 +14,9 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ranges>
-#include <set>
 #include <string>
 #include <unistd.h>
 
@@ -311,19 +310,21 @@ core::Status pick_accel(BootRun& run) {
 // clock (docs/CONTRACTS.md "Boot once, restore per case").
 constexpr int k_save_tries = 2;
 
-// Groups whose every save moved the clock, in this process: their cases
-// boot fresh without trying again.
-std::mutex g_moving_mutex;
-std::set<std::string> g_moving_groups;
-
-bool moving_group(const std::string& key) {
-  std::lock_guard lock(g_moving_mutex);
-  return g_moving_groups.contains(key);
+// A group whose every save moved the clock is remembered in the cache
+// beside its states, `states/<key>.moved` (JSON: each try's step), so
+// later processes boot its cases fresh at once instead of saving again.
+// The key covers everything the move depends on (kernel, machine, agent,
+// QEMU); deleting the file makes the next run try again.
+fs::path moved_marker(const BootRun& run, const std::string& key) {
+  return run.env.cache / "states" / (key + ".moved");
 }
 
-void mark_moving_group(const std::string& key) {
-  std::lock_guard lock(g_moving_mutex);
-  g_moving_groups.insert(key);
+void remember_moving_group(const BootRun& run, const std::string& key,
+                           const std::vector<long long>& steps_ns) {
+  const nlohmann::json moved{{"kernel", run.kernel.release}, {"steps_ns", steps_ns}};
+  if (auto written = core::write_file_atomic(moved_marker(run, key), moved.dump() + "\n"); !written)
+    run.env.progress(fmt::format("cannot remember that the saves of {} move: {}",
+                                 run.kernel.release, written.error().message));
 }
 
 // One boot of the group up to the pause point, saved into a scratch dir.
@@ -358,10 +359,11 @@ core::Result<MadeState> make_state(BootRun& run, image::ImageBuilder& images, vm
 
 // The group's saves all moved the clock: this case boots fresh, from the
 // image a fresh boot with the agent uses.
-core::Status boot_fresh_instead(BootRun& run, image::ImageBuilder& images) {
+core::Status boot_fresh_instead(BootRun& run, image::ImageBuilder& images, const fs::path& marker) {
   run.result.boot_path.fresh_reason =
-      fmt::format("every save of this group ({} tries) moved the guest's clock at the pause point",
-                  k_save_tries);
+      fmt::format("every save of this group ({} tries) moved the guest's clock at the pause point "
+                  "(remembered in {}: delete it to try again)",
+                  k_save_tries, marker.string());
   const fs::path keep = run.spec.keep_initramfs ? run.result.dir : run.scratch->path();
   auto initramfs = agent_image(run, images, keep / "initramfs.img");
   if (!initramfs)
@@ -401,11 +403,14 @@ core::Status prepare_state(BootRun& run) {
   auto saved = vm::load_saved_state(dir);
   if (!saved) {
     fs::remove_all(dir, ec); // absent, or damaged: never restored
-    if (!moving_group(key)) {
+    const fs::path marker = moved_marker(run, key);
+    if (!fs::exists(marker)) {
+      std::vector<long long> steps_ns;
       for (int attempt = 1; attempt <= k_save_tries && !saved; ++attempt) {
         auto made = make_state(run, images, machine);
         if (!made)
           return std::unexpected(made.error());
+        steps_ns.push_back(made->state.pause_step_ns);
         if (made->state.pause_step_ns > vm::k_unmoved_step_ns) {
           run.env.progress(fmt::format(
               "the save of {} moved the guest's clock by {} ns: its restores would not repeat a "
@@ -421,10 +426,10 @@ core::Status prepare_state(BootRun& run) {
         run.result.boot_path.state_made = true;
       }
       if (!saved)
-        mark_moving_group(key);
+        remember_moving_group(run, key, steps_ns);
     }
     if (!saved)
-      return boot_fresh_instead(run, images);
+      return boot_fresh_instead(run, images, marker);
   }
   if (run.spec.keep_initramfs) {
     fs::copy_file(saved->initramfs, run.result.dir / "initramfs.img",
