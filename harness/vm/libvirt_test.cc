@@ -65,7 +65,7 @@ TEST(DomainXml, IsTheQemuBackendsMachine) {
   const auto xml = domain_xml(two_devices(), "probegate-h-1-1-a<b");
   EXPECT_NE(xml.find("<domain type='qemu'"), std::string::npos);
   EXPECT_NE(xml.find("<name>probegate-h-1-1-a&lt;b</name>"), std::string::npos) << xml;
-  EXPECT_NE(xml.find("<memory unit='MiB'>512</memory>"), std::string::npos);
+  EXPECT_NE(xml.find("<memory unit='MiB'>256</memory>"), std::string::npos);
   EXPECT_NE(xml.find("<type arch='x86_64' machine='pc'>hvm</type>"), std::string::npos);
   EXPECT_NE(xml.find("<loader type='rom'>/usr/share/qemu/qboot.rom</loader>"), std::string::npos);
   EXPECT_NE(xml.find("<cmdline>console=ttyS0 panic=-1 x=&lt;&amp;&gt;</cmdline>"),

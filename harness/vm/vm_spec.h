@@ -20,7 +20,10 @@ struct VmSpec {
   int edu_devices = 0;
   Accel accel = Accel::tcg;
   Clock clock = Clock::virtual_time;
-  int memory_mb = 512;
+  // 256 MB holds every user space's initramfs with room to spare; a
+  // restore fills every 2 MB huge page that holds a saved page, so half the
+  // memory is half that work (docs/MEASUREMENTS.md "Guest memory: 256 MB").
+  int memory_mb = 256;
   int cpus = 1; // icount needs one vCPU (docs/FACTS.md "The virtual clock")
   // Boot once, restore per case (docs/CONTRACTS.md "Boot once, restore per case").
   // Every boot has the pvpanic device, so that a fresh boot and a restored

@@ -26,7 +26,7 @@ TEST(QemuArgv, TcgVirtualClockBootsPvhWithQboot) {
                                           "-bios",
                                           "/usr/share/qemu/qboot.rom",
                                           "-m",
-                                          "512",
+                                          "256",
                                           "-smp",
                                           "1",
                                           "-nodefaults",
