@@ -10,6 +10,13 @@ secs() { # command... -> wall seconds
   t1=$(now)
   echo "$t1 - $t0" | bc -l
 }
+logged_secs() { # LOG command... -> wall seconds, the command's output in LOG
+  local log=$1 t0
+  shift
+  t0=$(now)
+  "$@" </dev/null >"$log" 2>&1 || true
+  echo "$(now) - $t0" | bc -l
+}
 mean() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print(sum(v)/len(v))' "$@"; }
 ratio() { echo "$1 / $2" | bc -l; } # A B -> A/B
 # figures_json OUT NAME=VALUE...: the figures as one JSON object, numbers

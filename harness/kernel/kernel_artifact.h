@@ -52,6 +52,8 @@ void to_json(nlohmann::json& j, const KernelArtifact& a);
 // A cache entry's artifact.json, with `dir` set; an infra error names a
 // corrupt entry and what to do.
 core::Result<KernelArtifact> load_artifact(const std::filesystem::path& dir);
+// `cache`/kernels with its links resolved: where entries are made and read.
+std::filesystem::path kernels_dir(const std::filesystem::path& cache);
 void from_json(const nlohmann::json& j, KernelArtifact& a);
 
 } // namespace probegate::kernel

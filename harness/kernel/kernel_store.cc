@@ -104,7 +104,17 @@ KernelStore::KernelStore(proc::ProcessRunner& runner, fs::path cache, Progress p
       m_progress(std::move(progress)) {}
 
 fs::path KernelStore::entry_dir(const std::string& release) const {
-  return m_cache / "kernels" / release;
+  return kernels_dir(m_cache) / release;
+}
+
+fs::path kernels_dir(const fs::path& cache) {
+  // An entry records absolute paths (artifact.json, the headers' Makefile),
+  // so they must not go through a link that may vanish: a private cache
+  // whose kernels/ links to the shared one (the e2e tests) would leave the
+  // shared entry pointing into a deleted directory.
+  std::error_code ec;
+  auto real = fs::weakly_canonical(cache / "kernels", ec);
+  return ec ? cache / "kernels" : real;
 }
 
 Result<KernelArtifact> load_artifact(const fs::path& dir) {
@@ -150,6 +160,10 @@ core::Status KernelStore::check_entry(const KernelArtifact& artifact) const {
   const std::scoped_lock lock(mutex);
   if (intact.contains(artifact.dir))
     return {};
+  // Paths recorded by an older probegate through a link that is gone.
+  for (const fs::path& used : {artifact.vmlinux, artifact.vmlinuz, artifact.kbuild_dir})
+    if (!used.empty() && !fs::exists(used))
+      return core::infra_error("it names {}, which does not exist", used.string());
   if (!fs::exists(artifact.dir / core::k_manifest_file)) {
     // An entry from before manifests: trusted on first use, checked after.
     auto entries = core::compute_manifest(

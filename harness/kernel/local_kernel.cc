@@ -319,7 +319,7 @@ fetch_local_kernel(const KernelRef& ref, proc::ProcessRunner& runner, const fs::
   // Keyed by content: a rebuilt tree or a new image gets a fresh entry (and
   // so a fresh module build, which ModuleBuilder keys by the entry's name).
   const std::string name = local->kind + "-" + entry_key(*local, *content_hash).substr(0, 16);
-  const fs::path final_dir = cache / "kernels" / name;
+  const fs::path final_dir = kernels_dir(cache) / name;
   if (auto cached = load_entry(final_dir, ref.text))
     return cached;
   auto lock = core::FileLock::acquire(cache / "locks" / ("kernel-" + name + ".lock"));

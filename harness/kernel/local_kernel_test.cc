@@ -181,6 +181,23 @@ TEST_F(LocalKernel, TreeGivesAnArtifactWithItsOwnFiles) {
   EXPECT_FALSE(rebuilt->knobs.at("module.async_probe"));
 }
 
+// A private cache whose kernels/ links to a shared one (as the e2e tests'
+// caches do): the entry records the shared directory's own paths, which
+// stay valid once the private cache and its link are gone.
+TEST_F(LocalKernel, AnEntryMadeThroughALinkRecordsTheRealPaths) {
+  const fs::path shared = dir() / "shared-kernels";
+  fs::create_directories(shared);
+  fs::create_directories(cache());
+  fs::create_directory_symlink(shared, cache() / "kernels");
+  auto a = fetch("tree:" + built_tree().string());
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->dir.parent_path(), fs::canonical(shared));
+  fs::remove(cache() / "kernels");
+  auto stored = load_artifact(a->dir);
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_TRUE(fs::exists(stored->modules_dir / "modules.builtin")) << stored->modules_dir;
+}
+
 TEST_F(LocalKernel, TreeWithSlowprobeBuiltIn) {
   const fs::path tree = built_tree("CONFIG_MODULES=y\nCONFIG_SLOWPROBE=y\n");
   write(tree / "arch/x86/boot/bzImage", "bz");
