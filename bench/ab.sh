@@ -19,10 +19,6 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-knob_case=(--kernel debian:6.1 --devices 2 --probe-delay-ms 4000 --probe-kthread
-  --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes)
-default_timeout=(--kernel debian:6.1 --devices 2 --probe-delay-ms 200000
-  --udev-timeout 180)
 suite=(run "$here/suites/knobs.yaml" --jobs 2)
 
 # shellcheck source=bench/timing.sh

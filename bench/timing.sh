@@ -1,6 +1,16 @@
 # shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0-only
-# Sourced by the bench scripts: wall time of a command, and a mean.
+# Sourced by the bench scripts: wall time of a command, a mean, and the
+# cases the restore benches time.
+
+# One knob case (2 devices, 4000 ms probes, udev timeout 3), and udev's
+# real default (180 s) against two 200 s probes (431 guest s).
+# shellcheck disable=SC2034 # used by the scripts that source this
+knob_case=(--kernel debian:6.1 --devices 2 --probe-delay-ms 4000 --probe-kthread
+  --udev-timeout 3 --expect-bound 0 --expect-udev-kill yes)
+# shellcheck disable=SC2034
+default_timeout=(--kernel debian:6.1 --devices 2 --probe-delay-ms 200000
+  --udev-timeout 180)
 
 now() { date +%s.%N; }
 secs() { # command... -> wall seconds

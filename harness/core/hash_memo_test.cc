@@ -22,10 +22,14 @@ protected:
   }
   fs::path file() const { return m_dir->path() / "vmlinux"; }
   fs::path memo_path() const { return m_dir->path() / "hashes.json"; }
-  // Rewrites the remembered hash of vmlinux, to see whether the memo is used.
-  void plant(const std::string& sha) const {
+  // Hashes vmlinux into the memo, then rewrites the remembered hash to
+  // "remembered": a later hash that says so came from the memo.
+  void remember_and_plant() const {
+    auto memo = HashMemo::load(memo_path(), 0s);
+    ASSERT_TRUE(memo.sha256(file()));
+    memo.save();
     auto json = nlohmann::json::parse(*read_file(memo_path()));
-    json["files"]["vmlinux"]["sha256"] = sha;
+    json["files"]["vmlinux"]["sha256"] = "remembered";
     ASSERT_TRUE(write_file_atomic(memo_path(), json.dump()));
   }
   std::optional<TempDir> m_dir;
@@ -37,10 +41,7 @@ TEST_F(HashMemoTest, HashesLikeSha256File) {
 }
 
 TEST_F(HashMemoTest, AnUnchangedFileIsNotReadAgain) {
-  auto memo = HashMemo::load(memo_path(), 0s);
-  ASSERT_TRUE(memo.sha256(file()));
-  memo.save();
-  plant("remembered");
+  remember_and_plant();
   auto again = HashMemo::load(memo_path(), 0s);
   EXPECT_EQ(again.sha256(file()).value(), "remembered");
   // Reached through another spelling of the same directory.
@@ -48,20 +49,14 @@ TEST_F(HashMemoTest, AnUnchangedFileIsNotReadAgain) {
 }
 
 TEST_F(HashMemoTest, AChangedFileIsHashedAgain) {
-  auto memo = HashMemo::load(memo_path(), 0s);
-  ASSERT_TRUE(memo.sha256(file()));
-  memo.save();
-  plant("remembered");
+  remember_and_plant();
   ASSERT_TRUE(write_file_atomic(file(), "damaged, and longer than it was")); // a new inode
   auto again = HashMemo::load(memo_path(), 0s);
   EXPECT_EQ(again.sha256(file()).value(), sha256_file(file()).value());
 }
 
 TEST_F(HashMemoTest, ATruncatedFileIsHashedAgain) {
-  auto memo = HashMemo::load(memo_path(), 0s);
-  ASSERT_TRUE(memo.sha256(file()));
-  memo.save();
-  plant("remembered");
+  remember_and_plant();
   fs::resize_file(file(), 3); // same inode, new size and ctime
   auto again = HashMemo::load(memo_path(), 0s);
   EXPECT_EQ(again.sha256(file()).value(), sha256_hex("the"));
