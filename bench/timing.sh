@@ -13,13 +13,6 @@ default_timeout=(--kernel debian:6.1 --devices 2 --probe-delay-ms 200000
   --udev-timeout 180)
 
 now() { date +%s.%N; }
-secs() { # command... -> wall seconds
-  local t0 t1
-  t0=$(now)
-  "$@" >/dev/null 2>&1 || true
-  t1=$(now)
-  echo "$t1 - $t0" | bc -l
-}
 logged_secs() { # LOG command... -> wall seconds, the command's output in LOG
   local log=$1 t0
   shift
@@ -27,6 +20,8 @@ logged_secs() { # LOG command... -> wall seconds, the command's output in LOG
   "$@" </dev/null >"$log" 2>&1 || true
   echo "$(now) - $t0" | bc -l
 }
+secs() { logged_secs /dev/null "$@"; } # command... -> wall seconds
+
 mean() { python3 -c 'import sys; v=[float(x) for x in sys.argv[1:]]; print(sum(v)/len(v))' "$@"; }
 ratio() { echo "$1 / $2" | bc -l; } # A B -> A/B
 # figures_json OUT NAME=VALUE...: the figures as one JSON object, numbers

@@ -99,9 +99,9 @@ struct Booted {
   nlohmann::json result;
 };
 
-inline Booted boot_into(const std::filesystem::path& results,
-                        const std::vector<std::string>& args) {
-  Booted out{run_probegate(args), {}};
+inline Booted boot_into(const std::filesystem::path& results, const std::vector<std::string>& args,
+                        const std::map<std::string, std::string>& env = {}) {
+  Booted out{run_probegate(args, env), {}};
   std::error_code ec;
   for (const auto& dir : std::filesystem::directory_iterator(results, ec))
     if (auto text = core::read_file(dir.path() / "result.json"))

@@ -109,16 +109,14 @@ TEST_F(Snapshot, DamagedStateIsRebuilt) {
 TEST_F(Snapshot, AGroupWhoseSavesMoveIsRememberedAndBootsFresh) {
   const auto boot = [&](const std::string& name) {
     const fs::path results = dir() / name;
-    const auto ran =
-        e2e::run_probegate({"boot", "--kernel", "debian:5.10", "--devices", "2", "--probe-delay-ms",
-                            "4000", "--probe-kthread", "--udev-timeout", "3", "--expect-bound", "0",
-                            "--expect-udev-kill", "yes", "--results", results.string()},
-                           m_env);
-    EXPECT_EQ(ran.exit_code, 0) << ran.output;
-    nlohmann::json result;
-    for (const auto& entry : fs::directory_iterator(results))
-      result = nlohmann::json::parse(core::read_file(entry.path() / "result.json").value_or("{}"));
-    return std::pair{ran.output, result};
+    auto booted =
+        e2e::boot_into(results,
+                       {"boot", "--kernel", "debian:5.10", "--devices", "2", "--probe-delay-ms",
+                        "4000", "--probe-kthread", "--udev-timeout", "3", "--expect-bound", "0",
+                        "--expect-udev-kill", "yes", "--results", results.string()},
+                       m_env);
+    EXPECT_EQ(booted.ran.exit_code, 0) << booted.ran.output;
+    return std::pair{booted.ran.output, booted.result};
   };
   const auto [first_output, first] = boot("first");
   ASSERT_FALSE(first.empty()) << first_output;
