@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "core/files.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -16,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace probegate::core {
 
@@ -133,6 +135,56 @@ Result<std::string> sha256_file(const fs::path& path) {
   while (in) {
     in.read(buffer.data(), buffer.size());
     sha.update(buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  return sha.hex();
+}
+
+Result<std::string> copy_sparse(const fs::path& from, const fs::path& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return infra_error("cannot read {}: {}", from.string(), errno_text());
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (out < 0) {
+    const std::string why = errno_text();
+    ::close(in);
+    return infra_error("cannot create {}: {}", to.string(), why);
+  }
+  constexpr size_t k_block = 4096;
+  static const std::array<char, k_block> zeros{};
+  std::vector<char> buffer(size_t{1} << 20);
+  Sha256 sha;
+  off_t offset = 0;
+  std::string failed;
+  while (failed.empty()) {
+    const ssize_t n = ::read(in, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      if (n < 0)
+        failed = fmt::format("cannot read {}: {}", from.string(), errno_text());
+      break;
+    }
+    const auto length = static_cast<size_t>(n);
+    sha.update(buffer.data(), length);
+    for (size_t at = 0; at < length && failed.empty(); at += k_block) {
+      const size_t size = std::min(k_block, length - at);
+      if (std::memcmp(buffer.data() + at, zeros.data(), size) == 0)
+        continue;
+      const auto where = offset + static_cast<off_t>(at);
+      if (::pwrite(out, buffer.data() + at, size, where) != static_cast<ssize_t>(size))
+        failed = fmt::format("cannot write {}: {}", to.string(), errno_text());
+    }
+    offset += n;
+  }
+  // The holes at the end count too: the copy has the original's size.
+  if (failed.empty() && (::ftruncate(out, offset) != 0 || ::fsync(out) != 0))
+    failed = fmt::format("cannot write {}: {}", to.string(), errno_text());
+  ::close(in);
+  ::close(out);
+  if (!failed.empty()) {
+    std::error_code ec;
+    fs::remove(to, ec);
+    return infra_error("{}", failed);
   }
   return sha.hex();
 }

@@ -24,6 +24,11 @@ Status publish_dir(const fs::path& staging, const fs::path& final_path);
 std::string sha256_hex(std::string_view data);
 Result<std::string> sha256_file(const fs::path& path);
 
+// Copies `from` to a new file `to`, leaving a hole wherever a 4 kB block is
+// all zeros (a guest's memory is mostly zeros), and fsyncs it. Returns the
+// SHA-256 of the content, holes read as zeros, as sha256_file() would.
+Result<std::string> copy_sparse(const fs::path& from, const fs::path& to);
+
 // A directory removed with its contents when the owner goes out of scope
 // (ninja's ScopedTempDir). Created under `parent`, which is created if needed.
 class TempDir {

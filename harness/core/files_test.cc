@@ -79,5 +79,33 @@ TEST(WriteFileAtomic, ThreadsWritingOneFileAllSucceed) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir->path()), fs::directory_iterator()), 1);
 }
 
+// A guest's memory, mostly zeros: the copy reads back byte for byte, its
+// hash is the original's, its zero blocks are holes, and a trailing zero
+// stretch keeps the size. An existing target is refused, not overwritten.
+TEST(CopySparse, KeepsTheContentAndLeavesHolesForZeros) {
+  auto dir = TempDir::create(fs::temp_directory_path(), "pg-sparse-");
+  ASSERT_TRUE(dir);
+  const fs::path from = dir->path() / "ram.live";
+  const fs::path to = dir->path() / "ram";
+  std::string memory(8 << 20, '\0'); // 8 MB, of which 3 pages and a byte are not zero
+  memory.replace(4096, 4096, std::string(4096, 'k'));
+  memory.replace(3 << 20, 8192, std::string(8192, 'u'));
+  memory[(5 << 20) + 17] = '\x01';
+  ASSERT_TRUE(write_file_atomic(from, memory));
+  const auto sum = copy_sparse(from, to);
+  ASSERT_TRUE(sum) << sum.error().message;
+  EXPECT_EQ(*sum, sha256_hex(memory));
+  const auto copied = read_file(to);
+  ASSERT_TRUE(copied);
+  EXPECT_TRUE(*copied == memory) << "the copy differs";
+  struct stat st {};
+  ASSERT_EQ(::stat(to.c_str(), &st), 0);
+  EXPECT_LT(st.st_blocks * 512, 1 << 20) << "the zeros were written, not left as holes";
+  const auto again = copy_sparse(from, to);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message.find(to.string()), std::string::npos) << again.error().message;
+  EXPECT_TRUE(*read_file(to) == memory);
+}
+
 } // namespace
 } // namespace probegate::core

@@ -386,7 +386,8 @@ core::Status prepare_state(BootRun& run) {
   vm::VmSpec machine = machine_spec(run);
   machine.initrd = "INITRD";
   std::error_code ec;
-  std::string identity = "state-v2"; // v2: only saves that did not move the clock
+  // v2: only saves that did not move the clock; v3: the memory in its own file.
+  std::string identity = "state-v3";
   for (const auto& word : vm::qemu_argv(machine))
     identity += "\n" + word;
   // The layers' names hold their contents' hashes; the kernel's may be
@@ -411,7 +412,7 @@ core::Status prepare_state(BootRun& run) {
         if (!made)
           return std::unexpected(made.error());
         steps_ns.push_back(made->state.pause_step_ns);
-        if (made->state.pause_step_ns > vm::k_unmoved_step_ns) {
+        if (made->state.pause_step_ns > vm::unmoved_step_ns()) {
           run.env.progress(fmt::format(
               "the save of {} moved the guest's clock by {} ns: its restores would not repeat a "
               "fresh boot, so it is not kept{}",
@@ -440,7 +441,7 @@ core::Status prepare_state(BootRun& run) {
   run.saved = std::move(*saved);
   run.result.boot_path.restored = true;
   run.result.boot_path.state_key = key;
-  run.result.boot_path.state_bytes = run.saved->bytes;
+  run.result.boot_path.state_bytes = run.saved->disk_bytes;
   run.result.boot_path.paused_at_s = run.saved->paused_at_s;
   return {};
 }

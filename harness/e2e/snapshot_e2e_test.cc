@@ -9,6 +9,7 @@
 #include "vm/saved_state.h"
 
 #include <filesystem>
+#include <fmt/core.h>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <map>
@@ -68,53 +69,63 @@ TEST_F(Snapshot, RestoredKnobTableFindsWhatFreshBootsFind) {
   EXPECT_EQ(made, 5);
 }
 
-// A saved state whose bytes changed is never restored: the next case of its
-// group boots and saves it again, and still passes.
+// A saved state whose bytes changed, in the devices' stream or in the
+// guest's memory, is never restored: the next case of its group boots and
+// saves it again, and still passes.
 TEST_F(Snapshot, DamagedStateIsRebuilt) {
   const std::vector<std::string> one{"--filter", "knobs/sync"};
   const auto before = e2e::run_knobs(dir() / "before", one, m_env);
   ASSERT_EQ(before.size(), 1U);
   expect_exact_restore("before", before.at("knobs/sync"));
   const auto key = before.at("knobs/sync").at("boot_path").at("state_key").get<std::string>();
-  const fs::path state = m_cache / "states" / key / "state";
-  ASSERT_TRUE(fs::exists(state));
-  // A restore in a new process hashes the state once and remembers it: the
-  // damage below must be found in spite of that memo.
-  const auto again = e2e::run_knobs(dir() / "again", one, m_env);
-  ASSERT_EQ(again.size(), 1U);
-  EXPECT_FALSE(again.at("knobs/sync").at("boot_path").at("state_made").get<bool>());
-  const auto memo = core::read_file(state.parent_path() / core::k_hash_memo_file);
-  ASSERT_TRUE(memo) << "a verified state has no hash memo";
-  EXPECT_NE(memo->find("\"state\""), std::string::npos) << *memo;
-  {
-    std::fstream f(state, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(state) / 2));
-    f.put('\x5a');
+  for (const std::string file : {"state", "ram"}) {
+    const fs::path damaged = m_cache / "states" / key / file;
+    ASSERT_TRUE(fs::exists(damaged)) << file;
+    // A restore in a new process hashes the state once and remembers it
+    // (once the files are 2 s old): the damage below must be found in spite
+    // of that memo.
+    core::Result<std::string> memo = std::unexpected(core::Error{});
+    for (int run = 0; run < 3 && !(memo && memo->find('"' + file + '"') != std::string::npos);
+         ++run) {
+      const auto again = e2e::run_knobs(dir() / fmt::format("again-{}-{}", file, run), one, m_env);
+      ASSERT_EQ(again.size(), 1U);
+      EXPECT_FALSE(again.at("knobs/sync").at("boot_path").at("state_made").get<bool>());
+      memo = core::read_file(damaged.parent_path() / core::k_hash_memo_file);
+    }
+    ASSERT_TRUE(memo) << "a verified state has no hash memo";
+    EXPECT_NE(memo->find('"' + file + '"'), std::string::npos) << *memo;
+    {
+      std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(fs::file_size(damaged) / 2));
+      f.put('\x5a');
+    }
+    const auto after = e2e::run_knobs(dir() / ("after-" + file), one, m_env);
+    ASSERT_EQ(after.size(), 1U);
+    EXPECT_TRUE(after.at("knobs/sync").at("boot_path").at("state_made").get<bool>())
+        << "the damaged " << file << " was trusted";
+    expect_exact_restore("after", after.at("knobs/sync"));
+    EXPECT_EQ(after.at("knobs/sync").at("verdict"), "pass");
   }
-  const auto after = e2e::run_knobs(dir() / "after", one, m_env);
-  ASSERT_EQ(after.size(), 1U);
-  EXPECT_TRUE(after.at("knobs/sync").at("boot_path").at("state_made").get<bool>())
-      << "the damaged state was trusted";
-  expect_exact_restore("after", after.at("knobs/sync"));
-  EXPECT_EQ(after.at("knobs/sync").at("verdict"), "pass");
   EXPECT_EQ(e2e::leftovers(m_cache / "tmp"), "");
 }
 
-// Debian 5.10 leaves an HPET comparator armed with its interrupt off, which
-// pgagent does not stop, so every save of it moves the guest's clock
-// (docs/MEASUREMENTS.md "A restore that differed from its fresh boot"). The
-// first process tries two saves and boots fresh; the cache remembers it, and
-// the next process boots fresh at once. If 5.10's saves ever stop moving,
-// this test fails at its first expectation and must change with them.
+// A group whose saves move the guest's clock: the first process tries two
+// saves and boots fresh; the cache remembers it, and the next process boots
+// fresh at once. Whether a real save moves is a race in QEMU (Debian 5.10's
+// did in every save with the guest's memory in anonymous pages, and in 1 of 4
+// with it in a file; docs/FACTS.md "Saving and restoring a guest"), so the
+// test counts every step as a move through PROBEGATE_UNMOVED_STEP_NS=0.
 TEST_F(Snapshot, AGroupWhoseSavesMoveIsRememberedAndBootsFresh) {
+  auto env = m_env;
+  env["PROBEGATE_UNMOVED_STEP_NS"] = "0";
   const auto boot = [&](const std::string& name) {
     const fs::path results = dir() / name;
     auto booted =
         e2e::boot_into(results,
-                       {"boot", "--kernel", "debian:5.10", "--devices", "2", "--probe-delay-ms",
+                       {"boot", "--kernel", "debian:6.1", "--devices", "2", "--probe-delay-ms",
                         "4000", "--probe-kthread", "--udev-timeout", "3", "--expect-bound", "0",
                         "--expect-udev-kill", "yes", "--results", results.string()},
-                       m_env);
+                       env);
     EXPECT_EQ(booted.ran.exit_code, 0) << booted.ran.output;
     return std::pair{booted.ran.output, booted.result};
   };
@@ -130,7 +141,7 @@ TEST_F(Snapshot, AGroupWhoseSavesMoveIsRememberedAndBootsFresh) {
   const auto moved = nlohmann::json::parse(core::read_file(markers[0]).value_or("{}"));
   ASSERT_EQ(moved.at("steps_ns").size(), 2U) << moved.dump();
   for (const auto& step : moved.at("steps_ns"))
-    EXPECT_GT(step.get<long long>(), vm::k_unmoved_step_ns) << moved.dump();
+    EXPECT_GT(step.get<long long>(), 0) << moved.dump();
 
   const auto [second_output, second] = boot("second");
   ASSERT_FALSE(second.empty()) << second_output;

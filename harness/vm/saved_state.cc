@@ -6,11 +6,14 @@
 #include "core/hash_memo.h"
 
 #include <charconv>
+#include <cstdlib>
+#include <cstring>
 #include <fmt/core.h>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sys/stat.h>
 
 namespace probegate::vm {
 
@@ -46,9 +49,21 @@ double seconds_since(SteadyClock::time_point start) {
 std::mutex g_verified_mutex;
 std::set<fs::path> g_verified;
 
-// QMP: MIGRATION events on, on either side of a migration.
-const nlohmann::json k_migration_events = {
-    {"capabilities", {{{"capability", "events"}, {"state", true}}}}};
+// QMP, on either side of a migration: MIGRATION events on, and the guest's
+// memory left out of the stream, since it is in its own file (a RAM block
+// mapped shared is "ignored"; docs/FACTS.md "Saving and restoring a guest").
+const nlohmann::json k_migration_capabilities = {
+    {"capabilities",
+     {{{"capability", "events"}, {"state", true}},
+      {{"capability", "x-ignore-shared"}, {"state", true}}}}};
+
+// What a file takes on disk: its allocated blocks (the RAM file has holes).
+std::uintmax_t disk_usage(const fs::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0)
+    return 0;
+  return static_cast<std::uintmax_t>(st.st_blocks) * 512;
+}
 
 // QMP on a thread beside the console reader; on failure it ends QEMU.
 core::Status run_qmp_side(Qmp& qmp, const std::function<core::Status(Qmp&)>& steps) {
@@ -93,6 +108,15 @@ std::optional<long long> pause_step_of(std::string_view console_line) {
   return ns;
 }
 
+long long unmoved_step_ns() {
+  const char* value = std::getenv("PROBEGATE_UNMOVED_STEP_NS");
+  long long ns = 0;
+  if (value == nullptr ||
+      std::from_chars(value, value + std::strlen(value), ns).ec != std::errc() || ns < 0)
+    return k_unmoved_step_ns;
+  return ns;
+}
+
 std::string qemu_identity(const QemuProfile& profile) {
   const auto binary = proc::find_executable(profile.binary);
   std::error_code ec;
@@ -114,8 +138,11 @@ std::optional<SavedState> load_saved_state(const fs::path& dir) {
   saved.dir = dir;
   saved.state = dir / "state";
   saved.initramfs = dir / "initramfs.img";
+  saved.ram = dir / "ram";
   saved.bytes = json.value("bytes", std::uintmax_t{0});
   saved.sha256 = json.value("sha256", "");
+  saved.ram_bytes = json.value("ram_bytes", std::uintmax_t{0});
+  saved.ram_sha256 = json.value("ram_sha256", "");
   saved.paused_at_s = json.value("paused_at_s", 0.0);
   saved.save_wall_s = json.value("save_wall_s", 0.0);
   saved.pause_step_ns = json.value("pause_step_ns", -1LL);
@@ -124,15 +151,20 @@ std::optional<SavedState> load_saved_state(const fs::path& dir) {
     return std::nullopt;
   saved.console = std::move(*console);
   std::error_code ec;
-  if (fs::file_size(saved.state, ec) != saved.bytes || ec || !fs::exists(saved.initramfs))
+  if (fs::file_size(saved.state, ec) != saved.bytes || ec ||
+      fs::file_size(saved.ram, ec) != saved.ram_bytes || ec || !fs::exists(saved.initramfs))
     return std::nullopt;
+  saved.disk_bytes = disk_usage(saved.state) + disk_usage(saved.ram);
   std::lock_guard lock(g_verified_mutex);
   if (!g_verified.contains(dir)) {
     // Hashed again only when changed since the last check (the memo).
     auto memo = core::HashMemo::load(dir / core::k_hash_memo_file);
-    auto sum = memo.sha256(saved.state);
-    if (!sum || *sum != saved.sha256)
-      return std::nullopt;
+    for (const auto& [file, want] :
+         {std::pair{saved.state, saved.sha256}, std::pair{saved.ram, saved.ram_sha256}}) {
+      auto sum = memo.sha256(file);
+      if (!sum || *sum != want)
+        return std::nullopt;
+    }
     memo.save();
     g_verified.insert(dir);
   }
@@ -150,12 +182,17 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
   saved.dir = dir;
   saved.state = dir / "state";
   saved.initramfs = dir / "initramfs.img";
+  saved.ram = dir / "ram";
   fs::copy_file(spec.initrd, saved.initramfs, fs::copy_options::overwrite_existing, ec);
   if (ec)
     return core::infra_error("cannot copy {}: {}", spec.initrd.string(), ec.message());
   spec.initrd = saved.initramfs;
   spec.guest_can_pause = true;
   spec.qmp_socket = scratch / "save.qmp";
+  // The guest's memory while it boots: copied out once it is saved, since
+  // the guest then runs on in it to report its clock step.
+  spec.ram_file = scratch / "ram.live";
+  spec.ram_shared = true;
   auto qmp = Qmp::listen(spec.qmp_socket);
   if (!qmp)
     return std::unexpected(qmp.error());
@@ -171,7 +208,7 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
         return std::unexpected(stopped.error());
       for (auto [command, arguments] :
            std::initializer_list<std::pair<const char*, nlohmann::json>>{
-               {"migrate-set-capabilities", k_migration_events},
+               {"migrate-set-capabilities", k_migration_capabilities},
                // The default bandwidth limit triples the save's time.
                {"migrate-set-parameters", {{"max-bandwidth", 53687091200LL}}},
                {"migrate", {{"uri", "exec:cat > " + core::shell_quote(partial.string())}}}})
@@ -179,6 +216,10 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
           return std::unexpected(done.error());
       if (auto done = q.wait_migration(2min); !done)
         return done;
+      auto ram_sum = core::copy_sparse(spec.ram_file, saved.ram);
+      if (!ram_sum)
+        return std::unexpected(ram_sum.error());
+      saved.ram_sha256 = *ram_sum;
       // On, until pgagent says how far the stop moved the clock: what every
       // restore of this state will say too.
       if (auto done = resume_after_save(q); !done)
@@ -213,6 +254,7 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
   if (!resumed)
     step_known.set_value(); // nor is a wait for the resumed guest's line
   side.join();
+  fs::remove(spec.ram_file, ec);
   if (!ran)
     return std::unexpected(ran.error());
   if (!qmp_status)
@@ -227,6 +269,8 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
   if (ec)
     return core::infra_error("cannot rename {}: {}", partial.string(), ec.message());
   saved.bytes = fs::file_size(saved.state, ec);
+  saved.ram_bytes = fs::file_size(saved.ram, ec);
+  saved.disk_bytes = disk_usage(saved.state) + disk_usage(saved.ram);
   auto sum = core::sha256_file(saved.state);
   if (!sum)
     return std::unexpected(sum.error());
@@ -237,6 +281,8 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
     return std::unexpected(written.error());
   const nlohmann::json meta{{"bytes", saved.bytes},
                             {"sha256", saved.sha256},
+                            {"ram_bytes", saved.ram_bytes},
+                            {"ram_sha256", saved.ram_sha256},
                             {"paused_at_s", saved.paused_at_s},
                             {"save_wall_s", saved.save_wall_s},
                             {"pause_step_ns", saved.pause_step_ns},
@@ -270,6 +316,8 @@ VmSpec restore_spec(VmSpec spec, const SavedState& saved, const fs::path& config
   spec.config_file = config;
   spec.qmp_socket = qmp_socket;
   spec.incoming = true;
+  spec.ram_file = saved.ram;
+  spec.ram_shared = false;
   return spec;
 }
 
@@ -293,7 +341,7 @@ void Restore::start() {
     m_status = run_qmp_side(*m_qmp, [&](Qmp& q) -> core::Status {
       for (auto [command, arguments] :
            std::initializer_list<std::pair<const char*, nlohmann::json>>{
-               {"migrate-set-capabilities", k_migration_events},
+               {"migrate-set-capabilities", k_migration_capabilities},
                {"migrate-incoming", {{"uri", "exec:cat " + core::shell_quote(m_state.string())}}}})
         if (auto done = q.execute(command, arguments); !done)
           return std::unexpected(done.error());

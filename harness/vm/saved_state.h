@@ -20,13 +20,19 @@ namespace probegate::vm {
 // cache, published whole or not at all.
 struct SavedState {
   std::filesystem::path dir;
-  std::filesystem::path state;     // QEMU's migration stream
+  std::filesystem::path state;     // QEMU's migration stream: the devices' state
   std::filesystem::path initramfs; // what it booted; every restore names it again
   std::string console;             // the console up to the pause, ends with a newline
   std::uintmax_t bytes = 0;        // of `state`
   std::string sha256;              // of `state`, checked before the first use per process
-  double paused_at_s = 0;          // guest uptime of the agent's snapshot-pause fact
-  double save_wall_s = 0;          // the boot and the save, when it was made
+  // The guest's memory at the pause, a file with holes where it is zeros;
+  // every restore maps it privately (VmSpec::ram_file).
+  std::filesystem::path ram;
+  std::uintmax_t ram_bytes = 0;  // of `ram`, the guest's memory size
+  std::string ram_sha256;        // of `ram`, checked with `state`
+  std::uintmax_t disk_bytes = 0; // what `state` and `ram` take on disk
+  double paused_at_s = 0;        // guest uptime of the agent's snapshot-pause fact
+  double save_wall_s = 0;        // the boot and the save, when it was made
   // How far QEMU moved the guest's virtual clock at the stop (pgagent's
   // line, read by resuming the saving boot once saved). k_unmoved_step_ns
   // or less: not at all, so restores go on exactly as a fresh boot.
@@ -37,6 +43,12 @@ struct SavedState {
 // clock did not move (docs/FACTS.md "Saving and restoring a guest").
 constexpr long long k_unmoved_step_ns = 1000;
 
+// k_unmoved_step_ns, unless PROBEGATE_UNMOVED_STEP_NS says otherwise: a test
+// hook (0 makes every save count as moved, since a step is never 0), for the
+// e2e test of a group whose saves move; whether a real save moves is a race
+// (docs/FACTS.md "Saving and restoring a guest").
+long long unmoved_step_ns();
+
 // pgagent's "pause point: the clock moved N ns at the stop" -> N.
 std::optional<long long> pause_step_of(std::string_view console_line);
 
@@ -44,15 +56,15 @@ std::optional<long long> pause_step_of(std::string_view console_line);
 // part of a saved state's key, since a state restores only into its QEMU.
 std::string qemu_identity(const QemuProfile& profile = {});
 
-// Reads dir/state.json and checks the state file's size (cheap) and, once
-// per process and directory, its SHA-256. nullopt: absent or damaged
+// Reads dir/state.json and checks the sizes of the state and RAM files
+// (cheap) and, once per process and directory, their SHA-256. nullopt: absent or damaged
 // (then the caller rebuilds it; a damaged state is never restored).
 std::optional<SavedState> load_saved_state(const std::filesystem::path& dir);
 
-// Boots `spec` (guest_can_pause is set here) and saves the guest when it
-// stops itself, into `dir` (state, initramfs.img copied from spec.initrd,
-// console.log, state.json), then resumes it until pgagent says how far the
-// stop moved its clock (pause_step_ns). `scratch`: where the QMP socket lives.
+// Boots `spec` (guest_can_pause is set here) with its memory in a shared
+// file and saves the guest when it stops itself, into `dir` (state, ram,
+// initramfs.img copied from spec.initrd, console.log, state.json), then resumes it until pgagent
+// says how far the stop moved its clock (pause_step_ns). `scratch`: where the QMP socket lives.
 core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec,
                                     const std::filesystem::path& dir,
                                     const std::filesystem::path& scratch);
@@ -63,7 +75,8 @@ core::Result<SavedState> publish_saved_state(const SavedState& made,
                                              const std::filesystem::path& dir);
 
 // The argv of a restore of `saved`: that of the boot that saved it, with the
-// case's fw_cfg file, a QMP socket and -incoming. `spec` must be the boot's.
+// case's fw_cfg file, a QMP socket, -incoming and the saved memory mapped
+// privately. `spec` must be the boot's.
 VmSpec restore_spec(VmSpec spec, const SavedState& saved, const std::filesystem::path& config,
                     const std::filesystem::path& qmp_socket);
 

@@ -35,7 +35,8 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
   std::vector<std::string> argv{
       profile.binary,
       "-machine",
-      fmt::format("{},accel={}", profile.machine, kvm ? "kvm" : "tcg"),
+      fmt::format("{},accel={}{}", profile.machine, kvm ? "kvm" : "tcg",
+                  spec.ram_file.empty() ? "" : fmt::format(",memory-backend={}", k_ram_backend)),
       "-bios",
       profile.firmware,
       "-m",
@@ -58,6 +59,12 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
       "-net",
       "none",
   };
+  if (!spec.ram_file.empty())
+    argv.insert(argv.end(),
+                {"-object", fmt::format("memory-backend-file,id={},size={}M,mem-path={},"
+                                        "share={}",
+                                        k_ram_backend, spec.memory_mb, option_value(spec.ram_file),
+                                        spec.ram_shared ? "on" : "off")});
   // No -cpu host: it aborts on some broken KVM hosts
   // (docs/FACTS.md "KVM: absent or broken"); the default model boots Debian kernels everywhere.
   if (!kvm && spec.clock == Clock::virtual_time) {

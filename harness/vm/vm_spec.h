@@ -33,7 +33,17 @@ struct VmSpec {
   std::filesystem::path config_file; // fw_cfg opt/probegate/run.cpio, read by pgagent
   std::filesystem::path qmp_socket;  // QEMU connects here (vm::Qmp listens)
   bool incoming = false;             // wait for a saved state (QMP migrate-incoming)
+  // Guest memory in this file instead of anonymous memory (a saved state's,
+  // docs/FACTS.md "Saving and restoring a guest"): shared for the boot that
+  // saves, so the file holds the guest's memory; private for a restore, which
+  // reads the file's pages as it touches them and keeps its writes to itself.
+  std::filesystem::path ram_file;
+  bool ram_shared = false;
 };
+
+// The id of the memory backend that holds the guest's RAM when it lives in a
+// file: the RAM block's name in a saved state, the same for save and restore.
+inline constexpr const char* k_ram_backend = "guest-ram";
 
 // The virtual clock (docs/FACTS.md "The virtual clock"): one instruction a
 // nanosecond, idle time skipped, and an RTC that starts at a fixed date

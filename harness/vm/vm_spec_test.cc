@@ -71,19 +71,18 @@ TEST(QemuArgv, RestoreDiffersFromTheSavingBootOnlyOutsideTheGuest) {
   saving.guest_can_pause = true;
   saving.config_file = "/s/empty.cpio";
   saving.qmp_socket = "/s/save.qmp";
-  const SavedState saved{.dir = "/c/states/k",
-                         .state = "/c/states/k/state",
-                         .initramfs = "/r/initramfs.img",
-                         .console = {},
-                         .bytes = 0,
-                         .sha256 = {},
-                         .paused_at_s = 0,
-                         .save_wall_s = 0};
+  saving.ram_file = "/s/ram.live";
+  saving.ram_shared = true;
+  SavedState saved;
+  saved.dir = "/c/states/k";
+  saved.state = "/c/states/k/state";
+  saved.initramfs = "/r/initramfs.img";
+  saved.ram = "/c/states/k/ram";
   const auto restore = restore_spec(saving, saved, "/run/a,b/run.cpio", "/run/qmp.sock");
   const auto before = qemu_argv(saving);
   const auto after = qemu_argv(restore);
   auto guest_side = [](std::vector<std::string> argv) {
-    for (const char* option : {"-action", "-fw_cfg", "-mon", "-incoming"})
+    for (const char* option : {"-action", "-fw_cfg", "-mon", "-incoming", "-object"})
       if (auto at = std::ranges::find(argv, option); at != argv.end())
         argv.erase(at, at + 2);
     if (auto qmp = std::ranges::find_if(
@@ -99,6 +98,15 @@ TEST(QemuArgv, RestoreDiffersFromTheSavingBootOnlyOutsideTheGuest) {
   EXPECT_NE(std::ranges::find(after, "name=opt/probegate/run.cpio,file=/run/a,,b/run.cpio"),
             after.end());
   EXPECT_NE(std::ranges::find(after, "socket,id=qmp,path=/run/qmp.sock,server=off"), after.end());
+  // The memory: where the saving boot wrote it, mapped shared; the saved
+  // copy for the restore, mapped privately so that the file stays as saved.
+  EXPECT_EQ(before[2], "pc,accel=tcg,memory-backend=guest-ram");
+  EXPECT_NE(std::ranges::find(
+                before, "memory-backend-file,id=guest-ram,size=256M,mem-path=/s/ram.live,share=on"),
+            before.end());
+  EXPECT_NE(std::ranges::find(after, "memory-backend-file,id=guest-ram,size=256M,"
+                                     "mem-path=/c/states/k/ram,share=off"),
+            after.end());
 }
 
 TEST(QemuArgv, KvmAndRealClockHaveNoIcount) {
