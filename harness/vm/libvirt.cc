@@ -226,10 +226,15 @@ private:
     // probegate runs QEMU as itself, as the qemu backend does.
     // Nor does it relabel the kernel and image it boots (dynamic_ownership,
     // remember_owner: a chown and an xattr per file, each way).
+    // No cgroups either: on a cgroup v1 host two domains started at once
+    // failed in one run with "Unable to write to .../cpuset/machine/
+    // qemu-embed-.../emulator/tasks: No space left on device", and probegate
+    // needs none (it ends its domains through libvirt, and QEMU's
+    // deadline is its own).
     std::string conf = "stdio_handler = \"file\"\n";
     if (::geteuid() == 0)
       conf += "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\n"
-              "dynamic_ownership = 0\nremember_owner = 0\n";
+              "dynamic_ownership = 0\nremember_owner = 0\ncgroup_controllers = [ ]\n";
     if (auto written = core::write_file_atomic(root->path() / "etc" / "qemu.conf", conf); !written)
       return std::unexpected(written.error());
     m_root.emplace(std::move(*root));
