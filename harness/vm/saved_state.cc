@@ -270,7 +270,6 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec, co
     return core::infra_error("cannot rename {}: {}", partial.string(), ec.message());
   saved.bytes = fs::file_size(saved.state, ec);
   saved.ram_bytes = fs::file_size(saved.ram, ec);
-  saved.disk_bytes = disk_usage(saved.state) + disk_usage(saved.ram);
   auto sum = core::sha256_file(saved.state);
   if (!sum)
     return std::unexpected(sum.error());

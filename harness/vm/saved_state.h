@@ -30,7 +30,7 @@ struct SavedState {
   std::filesystem::path ram;
   std::uintmax_t ram_bytes = 0;  // of `ram`, the guest's memory size
   std::string ram_sha256;        // of `ram`, checked with `state`
-  std::uintmax_t disk_bytes = 0; // what `state` and `ram` take on disk
+  std::uintmax_t disk_bytes = 0; // what `state` and `ram` take on disk (load_saved_state)
   double paused_at_s = 0;        // guest uptime of the agent's snapshot-pause fact
   double save_wall_s = 0;        // the boot and the save, when it was made
   // How far QEMU moved the guest's virtual clock at the stop (pgagent's

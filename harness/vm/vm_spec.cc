@@ -61,8 +61,7 @@ std::vector<std::string> qemu_argv(const VmSpec& spec, const QemuProfile& profil
   };
   if (!spec.ram_file.empty())
     argv.insert(argv.end(),
-                {"-object", fmt::format("memory-backend-file,id={},size={}M,mem-path={},"
-                                        "share={}",
+                {"-object", fmt::format("memory-backend-file,id={},size={}M,mem-path={},share={}",
                                         k_ram_backend, spec.memory_mb, option_value(spec.ram_file),
                                         spec.ram_shared ? "on" : "off")});
   // No -cpu host: it aborts on some broken KVM hosts
