@@ -30,7 +30,7 @@ suite=(run "$here/suites/knobs.yaml" --jobs 2)
 for pass in 1 2; do
   for pg in "$a" "$b"; do
     "$pg" "${suite[@]}" --results "$work/warm$pass" >/dev/null 2>&1
-    "$pg" boot "${default_timeout[@]}" --results "$work/warm$pass" >/dev/null 2>&1
+    save_group "$pg" "$work/warm$pass" "${default_timeout[@]}"
   done
 done
 

@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 
 case_args=(--kernel debian:6.1 --devices 2 --probe-delay-ms 0 --expect-bound 2)
 # The state, and a fresh boot's argv (a restore's waits for its stream).
-"$pg" boot "${case_args[@]}" --results "$work/state" >/dev/null 2>&1
+save_group "$pg" "$work/state" "${case_args[@]}"
 "$pg" boot "${case_args[@]}" --fresh-boot --keep-initramfs --results "$work/prime" \
   >/dev/null 2>&1
 dir=$(ls -d "$work"/prime/*/)

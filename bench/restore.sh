@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 
 # Warm every cache the runs use, saved states included.
 "$pg" run "$here/suites/knobs.yaml" --jobs 2 --results "$work/warm" >/dev/null 2>&1
-"$pg" boot "${default_timeout[@]}" --results "$work/warm" >/dev/null 2>&1
+save_group "$pg" "$work/warm" "${default_timeout[@]}"
 
 restored=() fresh=() long=()
 for i in $(seq "$runs"); do

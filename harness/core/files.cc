@@ -189,6 +189,18 @@ Result<std::string> copy_sparse(const fs::path& from, const fs::path& to) {
   return sha.hex();
 }
 
+Status touch_file(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return infra_error("cannot open {}: {}", path.string(), errno_text());
+  const bool set = ::futimens(fd, nullptr) == 0; // nullptr: both times to now
+  const std::string why = set ? "" : errno_text();
+  ::close(fd);
+  if (!set)
+    return infra_error("cannot set the time of {}: {}", path.string(), why);
+  return {};
+}
+
 Result<TempDir> TempDir::create(const fs::path& parent, std::string_view prefix) {
   std::error_code ec;
   fs::create_directories(parent, ec);
@@ -243,13 +255,17 @@ TempDir::~TempDir() {
   }
 }
 
-Result<FileLock> FileLock::acquire(const fs::path& path) {
+Result<std::optional<FileLock>> FileLock::lock(const fs::path& path, bool wait) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
     return infra_error("cannot open lock file {}: {}", path.string(), errno_text());
-  while (::flock(fd, LOCK_EX) != 0) {
+  while (::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK && !wait) {
+      ::close(fd);
+      return std::nullopt;
+    }
     if (errno != EINTR) {
       const std::string why = errno_text();
       ::close(fd);
@@ -257,6 +273,17 @@ Result<FileLock> FileLock::acquire(const fs::path& path) {
     }
   }
   return FileLock(fd);
+}
+
+Result<FileLock> FileLock::acquire(const fs::path& path) {
+  auto held = lock(path, true);
+  if (!held)
+    return std::unexpected(held.error());
+  return std::move(**held);
+}
+
+Result<std::optional<FileLock>> FileLock::try_acquire(const fs::path& path) {
+  return lock(path, false);
 }
 
 FileLock::FileLock(FileLock&& other) noexcept : m_fd(other.m_fd) {

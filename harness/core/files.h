@@ -29,6 +29,9 @@ Result<std::string> sha256_file(const fs::path& path);
 // SHA-256 of the content, holes read as zeros, as sha256_file() would.
 Result<std::string> copy_sparse(const fs::path& from, const fs::path& to);
 
+// Sets the file's modification time to now, creating it (empty) if absent.
+Status touch_file(const fs::path& path);
+
 // A directory removed with its contents when the owner goes out of scope
 // (ninja's ScopedTempDir). Created under `parent`, which is created if needed.
 class TempDir {
@@ -59,6 +62,8 @@ int sweep_dead_temp_dirs(const fs::path& parent);
 class FileLock {
 public:
   static Result<FileLock> acquire(const fs::path& path);
+  // The lock if no one holds it now, else nullopt (never waits).
+  static Result<std::optional<FileLock>> try_acquire(const fs::path& path);
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&&) = delete;
   FileLock(const FileLock&) = delete;
@@ -66,6 +71,7 @@ public:
 
 private:
   explicit FileLock(int fd) : m_fd(fd) {}
+  static Result<std::optional<FileLock>> lock(const fs::path& path, bool wait);
   int m_fd = -1;
 };
 

@@ -2,6 +2,7 @@
 #include "core/files.h"
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
@@ -82,6 +83,37 @@ TEST(WriteFileAtomic, ThreadsWritingOneFileAllSucceed) {
 // A guest's memory, mostly zeros: the copy reads back byte for byte, its
 // hash is the original's, its zero blocks are holes, and a trailing zero
 // stretch keeps the size. An existing target is refused, not overwritten.
+TEST(FileLock, TryAcquireGivesUpWhileAnotherHolderHasIt) {
+  auto dir = TempDir::create(fs::temp_directory_path(), "pg-trylock-");
+  ASSERT_TRUE(dir);
+  const fs::path path = dir->path() / "locks/one.lock";
+  {
+    auto held = FileLock::acquire(path);
+    ASSERT_TRUE(held);
+    // flock(2) locks belong to the open file, so a second open in the same
+    // process competes like another process would.
+    auto tried = FileLock::try_acquire(path);
+    ASSERT_TRUE(tried);
+    EXPECT_FALSE(tried->has_value());
+  }
+  auto tried = FileLock::try_acquire(path);
+  ASSERT_TRUE(tried);
+  EXPECT_TRUE(tried->has_value());
+}
+
+TEST(TouchFile, CreatesTheFileAndMovesItsTimeToNow) {
+  auto dir = TempDir::create(fs::temp_directory_path(), "pg-touch-");
+  ASSERT_TRUE(dir);
+  const fs::path path = dir->path() / "used";
+  ASSERT_TRUE(touch_file(path));
+  EXPECT_EQ(fs::file_size(path), 0U);
+  const auto old = fs::file_time_type::clock::now() - std::chrono::hours(48);
+  fs::last_write_time(path, old);
+  ASSERT_TRUE(touch_file(path));
+  EXPECT_GT(fs::last_write_time(path), old + std::chrono::hours(47));
+  EXPECT_FALSE(touch_file(dir->path() / "missing/used"));
+}
+
 TEST(CopySparse, KeepsTheContentAndLeavesHolesForZeros) {
   auto dir = TempDir::create(fs::temp_directory_path(), "pg-sparse-");
   ASSERT_TRUE(dir);

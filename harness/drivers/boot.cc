@@ -327,6 +327,18 @@ void remember_moving_group(const BootRun& run, const std::string& key,
                                  run.kernel.release, written.error().message));
 }
 
+// A state made adds about 100 MB to the cache: the states no run restored
+// for vm::k_state_unused_for go (a bisection's, an older probegate's).
+void forget_unused_states(const BootRun& run) {
+  const auto pruned =
+      vm::prune_unused_states(run.env.cache / "states", run.env.cache / "locks",
+                              fs::file_time_type::clock::now(), vm::k_state_unused_for);
+  if (pruned.states > 0)
+    run.env.progress(fmt::format("deleted {} saved state{} no run restored for {} days ({} MB)",
+                                 pruned.states, pruned.states == 1 ? "" : "s",
+                                 vm::k_state_unused_for.count() / 24, pruned.bytes >> 20));
+}
+
 // One boot of the group up to the pause point, saved into a scratch dir.
 struct MadeState {
   core::TempDir staging;
@@ -357,13 +369,10 @@ core::Result<MadeState> make_state(BootRun& run, image::ImageBuilder& images, vm
   return MadeState{std::move(*staging), std::move(*made)};
 }
 
-// The group's saves all moved the clock: this case boots fresh, from the
-// image a fresh boot with the agent uses.
-core::Status boot_fresh_instead(BootRun& run, image::ImageBuilder& images, const fs::path& marker) {
-  run.result.boot_path.fresh_reason =
-      fmt::format("every save of this group ({} tries) moved the guest's clock at the pause point "
-                  "(remembered in {}: delete it to try again)",
-                  k_save_tries, marker.string());
+// A group that cannot or need not restore: this case boots fresh, from the
+// image a fresh boot with the agent uses, and says why.
+core::Status boot_fresh_instead(BootRun& run, image::ImageBuilder& images, std::string reason) {
+  run.result.boot_path.fresh_reason = std::move(reason);
   const fs::path keep = run.spec.keep_initramfs ? run.result.dir : run.scratch->path();
   auto initramfs = agent_image(run, images, keep / "initramfs.img");
   if (!initramfs)
@@ -403,8 +412,23 @@ core::Status prepare_state(BootRun& run) {
     return std::unexpected(lock.error());
   auto saved = vm::load_saved_state(dir);
   if (!saved) {
+    const bool had_state = fs::exists(dir, ec);
     fs::remove_all(dir, ec); // absent, or damaged: never restored
     const fs::path marker = moved_marker(run, key);
+    const fs::path seen = dir.string() + std::string(vm::k_seen_suffix);
+    if (!had_state && !run.env.save_at_first_sight && !fs::exists(seen) && !fs::exists(marker)) {
+      // The group's first sight: saving it would cost more than this fresh
+      // boot, and one boot or a bisection step may never see it again.
+      fs::create_directories(seen.parent_path(), ec);
+      if (auto noted = core::touch_file(seen); !noted)
+        run.env.progress(fmt::format("cannot remember the group of {}: {}", run.kernel.release,
+                                     noted.error().message));
+      return boot_fresh_instead(
+          run, images,
+          fmt::format("the first boot of this group: its next boot saves it for restores "
+                      "(remembered in {})",
+                      seen.string()));
+    }
     if (!fs::exists(marker)) {
       std::vector<long long> steps_ns;
       for (int attempt = 1; attempt <= k_save_tries && !saved; ++attempt) {
@@ -425,13 +449,23 @@ core::Status prepare_state(BootRun& run) {
           return std::unexpected(published.error());
         saved = std::move(*published);
         run.result.boot_path.state_made = true;
+        fs::remove(seen, ec);
+        forget_unused_states(run);
       }
       if (!saved)
         remember_moving_group(run, key, steps_ns);
     }
     if (!saved)
-      return boot_fresh_instead(run, images, marker);
+      return boot_fresh_instead(
+          run, images,
+          fmt::format("every save of this group ({} tries) moved the guest's clock at the pause "
+                      "point (remembered in {}: delete it to try again)",
+                      k_save_tries, marker.string()));
   }
+  // When it was last used, for forget_unused_states (under the lock).
+  if (auto touched = core::touch_file(dir / vm::k_state_used_file); !touched)
+    run.env.progress(
+        fmt::format("cannot record the use of {}: {}", dir.string(), touched.error().message));
   if (run.spec.keep_initramfs) {
     fs::copy_file(saved->initramfs, run.result.dir / "initramfs.img",
                   fs::copy_options::overwrite_existing, ec);

@@ -32,6 +32,12 @@ struct Environment {
   // storage pool for uploads, its labels. Losing it returns
   // ErrorKind::host_lost, for the suite to run the case elsewhere.
   const pool::Host* host = nullptr;
+  // A group with no saved state is booted and saved at once (a suite: its
+  // other cases and its next runs restore it), or only at its second sight
+  // (one boot, a bisection: most of their groups boot once, and a save
+  // costs more than a fresh boot); see
+  // docs/CONTRACTS.md "Boot once, restore per case".
+  bool save_at_first_sight = false;
 };
 
 // One boot: kernel -> module -> image -> VM -> console -> verdict -> report.

@@ -596,7 +596,8 @@ core::Result<int> suite_command(const SuiteRequest& o, Environment& env) {
   for (const auto& host : options.hosts)
     slots += host.slots;
   ConsoleObserver observer(static_cast<int>(cases.size()), slots, text);
-  Environment noted = env; // progress goes above the status line
+  Environment noted = env;          // progress goes above the status line
+  noted.save_at_first_sight = true; // the other cases, and the next runs, restore
   noted.progress = [&](std::string_view m) { observer.note(m); };
   fmt::print(
       stderr, "probegate: {} cases of {}{} on {}{} -> {}\n", cases.size(), loaded->name,

@@ -12,8 +12,10 @@
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sys/stat.h>
+#include <vector>
 
 namespace probegate::vm {
 
@@ -359,6 +361,65 @@ core::Status Restore::finish() {
   if (m_thread && m_thread->joinable())
     m_thread->join();
   return m_status;
+}
+
+namespace {
+
+// When a state directory was last restored or made.
+std::optional<fs::file_time_type> last_used(const fs::path& dir) {
+  std::error_code ec;
+  for (const fs::path& witness : {dir / k_state_used_file, dir / "state.json", dir}) {
+    const auto when = fs::last_write_time(witness, ec);
+    if (!ec)
+      return when;
+  }
+  return std::nullopt;
+}
+
+std::uintmax_t tree_disk_usage(const fs::path& dir) {
+  std::uintmax_t sum = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec))
+    if (it->is_regular_file(ec))
+      sum += disk_usage(it->path());
+  return sum;
+}
+
+} // namespace
+
+Pruned prune_unused_states(const fs::path& states, const fs::path& locks, fs::file_time_type now,
+                           std::chrono::hours unused_for) {
+  Pruned pruned;
+  const auto before = now - unused_for;
+  std::error_code ec;
+  std::vector<fs::path> entries;
+  for (auto it = fs::directory_iterator(states, ec); !ec && it != fs::end(it); it.increment(ec))
+    entries.push_back(it->path());
+  for (const auto& entry : entries) {
+    if (entry.extension() == k_seen_suffix) {
+      if (fs::last_write_time(entry, ec) < before && !ec)
+        fs::remove(entry, ec);
+      continue;
+    }
+    if (!fs::is_directory(entry, ec))
+      continue;
+    auto lock =
+        core::FileLock::try_acquire(locks / ("state-" + entry.filename().string() + ".lock"));
+    if (!lock || !*lock)
+      continue; // in use (or being made) now
+    // Read under the lock: a process that restores the state touches
+    // `used` under it first.
+    const auto used = last_used(entry);
+    if (!used || *used >= before)
+      continue;
+    const auto bytes = tree_disk_usage(entry);
+    if (fs::remove_all(entry, ec); !ec) {
+      ++pruned.states;
+      pruned.bytes += bytes;
+    }
+  }
+  return pruned;
 }
 
 } // namespace probegate::vm

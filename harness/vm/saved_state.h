@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace probegate::vm {
@@ -73,6 +74,31 @@ core::Result<SavedState> save_guest(proc::ProcessRunner& runner, VmSpec spec,
 // and reads it back from there.
 core::Result<SavedState> publish_saved_state(const SavedState& made,
                                              const std::filesystem::path& dir);
+
+// A saved state last restored (or made) longer ago than this is deleted
+// when a run makes another state; a group booted once and not again within
+// it is forgotten (docs/CONTRACTS.md "Boot once, restore per case").
+constexpr std::chrono::hours k_state_unused_for{24 * 14};
+
+// In a state's directory: the file whose modification time says when the
+// state was last restored or made, touched under the state's lock.
+inline constexpr std::string_view k_state_used_file = "used";
+
+// Beside the states, states/<key>.seen: a group that booted fresh once
+// because it had no state, so that its next boot saves one.
+inline constexpr std::string_view k_seen_suffix = ".seen";
+
+struct Pruned {
+  int states = 0;
+  std::uintmax_t bytes = 0; // what the deleted states took on disk
+};
+
+// Deletes every state under `states` last used before `now - unused_for`
+// (its `used` file's time, else its state.json's, else the directory's),
+// each under its lock `locks/state-<key>.lock`, skipped while anyone holds
+// that; and every <key>.seen older than that.
+Pruned prune_unused_states(const std::filesystem::path& states, const std::filesystem::path& locks,
+                           std::filesystem::file_time_type now, std::chrono::hours unused_for);
 
 // The argv of a restore of `saved`: that of the boot that saved it, with the
 // case's fw_cfg file, a QMP socket, -incoming and the saved memory mapped
