@@ -3,7 +3,8 @@
 // its own (PROBEGATE_CACHE) with Debian's real packages. A download that
 // fails or arrives truncated is an infrastructure error that leaves nothing
 // behind; two runs at once share one download; an entry damaged after it
-// was published is found and fetched again.
+// was published is found and fetched again; two data directories sharing
+// a cache do not make each other ask apt.
 #include "core/files.h"
 #include "core/hash_memo.h"
 #include "core/manifest.h"
@@ -20,6 +21,7 @@
 #include <iostream>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <optional>
 #include <regex>
 #include <string>
 #include <sys/socket.h>
@@ -364,6 +366,47 @@ TEST_F(CacheE2e, ADownloadShowsProgressOnATerminalOnly) {
     EXPECT_EQ(quiet.output.find('\r'), std::string::npos) << name << ":\n" << quiet.output;
   }
   EXPECT_GT(cutting.truncated(), 0);
+}
+
+// Two probegates with different images/ (a checkout and the installed
+// .deb, two checkouts) sharing one cache: each keeps its own memo of the
+// base layer it last used, so neither makes the other ask apt again (two
+// commands, about 3 s) on its next boot.
+class SharedCache : public e2e::PrivateCacheTest {
+protected:
+  SharedCache() : PrivateCacheTest("pg-shared-cache-") {}
+};
+
+TEST_F(SharedCache, TwoDataDirectoriesDoNotMakeEachOtherAskApt) {
+  // The other tree: this one's guest sources, with a line more in /init.
+  const fs::path other = dir() / "other";
+  fs::create_directories(other);
+  for (const char* part : {"images", "guest-modules"})
+    fs::copy(fs::path(PROBEGATE_SOURCE_DIR) / part, other / part,
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  {
+    std::ofstream init(other / "images/init", std::ios::app);
+    init << "# another tree's agent\n";
+  }
+  const auto boot = [&](const std::string& name, const std::optional<fs::path>& data) {
+    auto env = m_env;
+    if (data)
+      env["PROBEGATE_DATA_DIR"] = data->string();
+    const auto ran = e2e::run_probegate({"-v", "boot", "--kernel", "debian:6.1", "--devices", "1",
+                                         "--expect-bound", "1", "--fresh-boot", "--results",
+                                         (dir() / name).string()},
+                                        env);
+    EXPECT_EQ(ran.exit_code, 0) << name << ":\n" << ran.output;
+    return ran.output;
+  };
+  boot("this", std::nullopt);
+  const auto theirs = boot("other", other);
+  EXPECT_NE(theirs.find("apt-cache"), std::string::npos)
+      << "new images/ ask apt for their base layer:\n"
+      << theirs;
+  const auto again = boot("this-again", std::nullopt);
+  EXPECT_EQ(again.find("apt-cache"), std::string::npos) << again;
+  EXPECT_EQ(again.find("apt-get"), std::string::npos) << again;
 }
 
 } // namespace

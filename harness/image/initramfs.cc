@@ -189,8 +189,11 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite, bool 
   // The layer last built for this suite and these images/, so that a warm
   // boot does not ask apt (two commands, ~3 s) every time: reused while
   // younger than the apt index is, or whenever apt cannot be asked.
-  // Its three lines: the images/ key, the layer, the udev major version.
-  const fs::path last = m_cache / "layers" / ("base-" + flavour + suite + ".last");
+  // Its four lines: the images/ key, the layer, the udev and systemd major
+  // versions. One memo per images/ key: two probegates sharing a cache (a
+  // checkout and the .deb) would otherwise each find the other's and ask.
+  const fs::path last = m_cache / "layers" /
+                        fmt::format("base-{}{}-{}.last", flavour, suite, images_key.substr(0, 16));
   std::optional<BaseLayer> last_layer;
   if (auto text = core::read_file(last)) {
     const auto lines = list_lines(*text);
