@@ -80,9 +80,8 @@ TEST(WriteFileAtomic, ThreadsWritingOneFileAllSucceed) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir->path()), fs::directory_iterator()), 1);
 }
 
-// A guest's memory, mostly zeros: the copy reads back byte for byte, its
-// hash is the original's, its zero blocks are holes, and a trailing zero
-// stretch keeps the size. An existing target is refused, not overwritten.
+// A held lock makes try_acquire give up at once (a prune skips a state in
+// use); once released, try_acquire takes it.
 TEST(FileLock, TryAcquireGivesUpWhileAnotherHolderHasIt) {
   auto dir = TempDir::create(fs::temp_directory_path(), "pg-trylock-");
   ASSERT_TRUE(dir);
@@ -101,6 +100,7 @@ TEST(FileLock, TryAcquireGivesUpWhileAnotherHolderHasIt) {
   EXPECT_TRUE(tried->has_value());
 }
 
+// A state's `used` file: created empty, and dated now on every touch.
 TEST(TouchFile, CreatesTheFileAndMovesItsTimeToNow) {
   auto dir = TempDir::create(fs::temp_directory_path(), "pg-touch-");
   ASSERT_TRUE(dir);
@@ -114,6 +114,9 @@ TEST(TouchFile, CreatesTheFileAndMovesItsTimeToNow) {
   EXPECT_FALSE(touch_file(dir->path() / "missing/used"));
 }
 
+// A guest's memory, mostly zeros: the copy reads back byte for byte, its
+// hash is the original's, its zero blocks are holes, and a trailing zero
+// stretch keeps the size. An existing target is refused, not overwritten.
 TEST(CopySparse, KeepsTheContentAndLeavesHolesForZeros) {
   auto dir = TempDir::create(fs::temp_directory_path(), "pg-sparse-");
   ASSERT_TRUE(dir);

@@ -403,6 +403,9 @@ core::Result<int> bisect_command(const BisectRequest& b, Environment& env) {
   auto policy = attempt_policy(b.repeat, b.bad_if);
   if (!policy)
     return std::unexpected(policy.error());
+  // A step's repeats, and a --param bisection's steps (one kernel), restore
+  // one group: save it at once. Kernel steps each boot a group once.
+  env.save_at_first_sight = b.repeat > 1 || !b.param.empty();
   auto base = bisect_base(b);
   if (!base)
     return std::unexpected(base.error());

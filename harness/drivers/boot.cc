@@ -407,16 +407,20 @@ core::Status prepare_state(BootRun& run) {
                           fs::file_size(run.kernel.vmlinux, ec), vmlinux_time, vm::qemu_identity());
   const std::string key = core::sha256_hex(identity).substr(0, 24);
   const fs::path dir = run.env.cache / "states" / key;
-  auto lock = core::FileLock::acquire(run.env.cache / "locks" / ("state-" + key + ".lock"));
-  if (!lock)
-    return std::unexpected(lock.error());
+  // The group's key, on a fresh boot instead too (which group it was).
+  run.result.boot_path.state_key = key;
+  auto acquired = core::FileLock::acquire(vm::state_lock_path(run.env.cache / "locks", key));
+  if (!acquired)
+    return std::unexpected(acquired.error());
+  std::optional<core::FileLock> lock(std::move(*acquired));
   auto saved = vm::load_saved_state(dir);
   if (!saved) {
     const bool had_state = fs::exists(dir, ec);
     fs::remove_all(dir, ec); // absent, or damaged: never restored
     const fs::path marker = moved_marker(run, key);
     const fs::path seen = dir.string() + std::string(vm::k_seen_suffix);
-    if (!had_state && !run.env.save_at_first_sight && !fs::exists(seen) && !fs::exists(marker)) {
+    if (!had_state && !run.env.save_at_first_sight && !fs::exists(seen, ec) &&
+        !fs::exists(marker, ec)) {
       // The group's first sight: saving it would cost more than this fresh
       // boot, and one boot or a bisection step may never see it again.
       fs::create_directories(seen.parent_path(), ec);
@@ -429,7 +433,7 @@ core::Status prepare_state(BootRun& run) {
                       "(remembered in {})",
                       seen.string()));
     }
-    if (!fs::exists(marker)) {
+    if (!fs::exists(marker, ec)) {
       std::vector<long long> steps_ns;
       for (int attempt = 1; attempt <= k_save_tries && !saved; ++attempt) {
         auto made = make_state(run, images, machine);
@@ -450,7 +454,6 @@ core::Status prepare_state(BootRun& run) {
         saved = std::move(*published);
         run.result.boot_path.state_made = true;
         fs::remove(seen, ec);
-        forget_unused_states(run);
       }
       if (!saved)
         remember_moving_group(run, key, steps_ns);
@@ -474,9 +477,13 @@ core::Status prepare_state(BootRun& run) {
   }
   run.saved = std::move(*saved);
   run.result.boot_path.restored = true;
-  run.result.boot_path.state_key = key;
   run.result.boot_path.state_bytes = run.saved->disk_bytes;
   run.result.boot_path.paused_at_s = run.saved->paused_at_s;
+  if (run.result.boot_path.state_made) {
+    // Not under this group's lock: the group's other jobs restore meanwhile.
+    lock.reset();
+    forget_unused_states(run);
+  }
   return {};
 }
 

@@ -38,6 +38,9 @@ int git_bisect_run(const GitBisectRunRequest& b, Environment& env) {
   const auto policy = attempt_policy(b.repeat, b.bad_if);
   if (!policy)
     return abort_with(policy.error());
+  // A commit's repeats restore one group: save it at once. A single boot of
+  // each commit's kernel saves nothing.
+  env.save_at_first_sight = b.repeat > 1;
   auto spec = spec::to_spec(b.run);
   if (!spec)
     return abort_with(spec.error());

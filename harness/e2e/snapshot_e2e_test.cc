@@ -9,6 +9,9 @@
 #include "e2e/e2e_support.h"
 #include "vm/saved_state.h"
 
+#include <array>
+#include <chrono>
+#include <fcntl.h>
 #include <filesystem>
 #include <fmt/core.h>
 #include <fstream>
@@ -16,6 +19,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sys/stat.h>
 
 namespace probegate {
 namespace {
@@ -125,8 +129,10 @@ boot_knob_case(const fs::path& results, const std::map<std::string, std::string>
 }
 
 // One boot (or a bisection step) of a group the cache has not seen boots
-// fresh and notes the group; the next boot of it saves it and restores; the
-// third restores that state. All three find the same, to the microsecond.
+// fresh and notes the group; the next boot of it saves it and restores (and
+// the save deletes a state unused for 20 days); the third restores that
+// state and records its use; after damage the fourth saves it again. All
+// four find the same, to the microsecond.
 TEST_F(Snapshot, ABootSavesItsGroupAtTheSecondSight) {
   const auto [first_output, first] = boot_knob_case(dir() / "first", m_env);
   ASSERT_FALSE(first.empty()) << first_output;
@@ -144,22 +150,63 @@ TEST_F(Snapshot, ABootSavesItsGroupAtTheSecondSight) {
   EXPECT_TRUE(seen[0].ends_with(".seen")) << seen[0];
   EXPECT_NE(reason.find(seen[0]), std::string::npos) << reason;
 
+  // A state no run used for 20 days, which the next save deletes.
+  const fs::path aged = m_cache / "states" / "0000000000000000000aged";
+  fs::create_directories(aged);
+  for (const char* file : {"state.json", "state", "ram"})
+    ASSERT_TRUE(core::write_file_atomic(aged / file, "x"));
+  const auto long_ago = [](const fs::path& file, std::chrono::hours age) {
+    const auto at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::file_clock::to_sys(fs::file_time_type::clock::now() - age)
+                            .time_since_epoch())
+                        .count();
+    const std::array<timespec, 2> both{timespec{at / 1'000'000'000, at % 1'000'000'000},
+                                       timespec{at / 1'000'000'000, at % 1'000'000'000}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), both.data(), 0), 0) << file;
+  };
+  for (const char* file : {"state.json", "state", "ram"})
+    long_ago(aged / file, std::chrono::hours(24 * 20));
+  long_ago(aged, std::chrono::hours(24 * 20));
+
   const auto [second_output, second] = boot_knob_case(dir() / "second", m_env);
   ASSERT_FALSE(second.empty()) << second_output;
   expect_exact_restore("second", second);
   EXPECT_TRUE(second.at("boot_path").at("state_made").get<bool>());
   const auto key = second.at("boot_path").at("state_key").get<std::string>();
   EXPECT_EQ(seen[0], key + ".seen");
-  // The note is gone with the state made; the state records its use.
+  EXPECT_EQ(first_path.at("state_key"), key);
+  // The note is gone with the state made, and so is the aged state; the
+  // new state records its use.
+  EXPECT_NE(second_output.find("deleted 1 saved state no run restored for 14 days"),
+            std::string::npos)
+      << second_output;
   EXPECT_EQ(e2e::leftovers(m_cache / "states"), key + "\n");
-  EXPECT_TRUE(fs::exists(m_cache / "states" / key / vm::k_state_used_file));
+  const fs::path used = m_cache / "states" / key / vm::k_state_used_file;
+  ASSERT_TRUE(fs::exists(used));
 
+  // A restore records its use too.
+  long_ago(used, std::chrono::hours(48));
   const auto [third_output, third] = boot_knob_case(dir() / "third", m_env);
   ASSERT_FALSE(third.empty()) << third_output;
   expect_exact_restore("third", third);
   EXPECT_FALSE(third.at("boot_path").at("state_made").get<bool>());
-  EXPECT_EQ(second.at("outcome"), first.at("outcome"));
-  EXPECT_EQ(third.at("outcome"), first.at("outcome"));
+  EXPECT_GT(fs::last_write_time(used), fs::file_time_type::clock::now() - std::chrono::hours(1));
+
+  // A damaged state counts as seen: the next boot saves it again at once.
+  {
+    const fs::path damaged = m_cache / "states" / key / "state";
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(damaged) / 2));
+    f.put('\x5a');
+  }
+  const auto [fourth_output, fourth] = boot_knob_case(dir() / "fourth", m_env);
+  ASSERT_FALSE(fourth.empty()) << fourth_output;
+  expect_exact_restore("fourth", fourth);
+  EXPECT_TRUE(fourth.at("boot_path").at("state_made").get<bool>())
+      << "the damaged state was trusted";
+
+  for (const auto* later : {&second, &third, &fourth})
+    EXPECT_EQ(later->at("outcome"), first.at("outcome"));
   EXPECT_EQ(third.at("verdict"), "pass");
 }
 

@@ -195,12 +195,20 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite, bool 
   const fs::path last = m_cache / "layers" /
                         fmt::format("base-{}{}-{}.last", flavour, suite, images_key.substr(0, 16));
   std::optional<BaseLayer> last_layer;
-  if (auto text = core::read_file(last)) {
+  // The one memo per suite of earlier versions too, for a first boot after
+  // an upgrade that cannot reach apt (its images/ key must still match).
+  const fs::path legacy = m_cache / "layers" / ("base-" + flavour + suite + ".last");
+  for (const auto& memo : {last, legacy}) {
+    auto text = core::read_file(memo);
+    if (!text)
+      continue;
     const auto lines = list_lines(*text);
     const auto udev = lines.size() == 4 ? core::parse_int(lines[2]) : std::nullopt;
     const auto init = lines.size() == 4 ? core::parse_int(lines[3]) : std::nullopt;
-    if (udev && *udev > 0 && init && lines[0] == images_key && fs::exists(lines[1]))
+    if (udev && *udev > 0 && init && lines[0] == images_key && fs::exists(lines[1])) {
       last_layer = BaseLayer{lines[1], *udev, *init};
+      break;
+    }
   }
   if (last_layer) {
     std::error_code ec;

@@ -365,15 +365,28 @@ core::Status Restore::finish() {
 
 namespace {
 
-// When a state directory was last restored or made.
+// When a state directory was last restored or made: the latest of its
+// witnesses' times (prune_unused_states).
 std::optional<fs::file_time_type> last_used(const fs::path& dir) {
+  std::optional<fs::file_time_type> latest;
+  const auto note = [&](fs::file_time_type when) {
+    if (!latest || when > *latest)
+      latest = when;
+  };
   std::error_code ec;
-  for (const fs::path& witness : {dir / k_state_used_file, dir / "state.json", dir}) {
-    const auto when = fs::last_write_time(witness, ec);
-    if (!ec)
-      return when;
+  for (const fs::path& written : {dir / k_state_used_file, dir / "state.json", dir})
+    if (const auto when = fs::last_write_time(written, ec); !ec)
+      note(when);
+  for (const char* read : {"state", "ram"}) {
+    struct stat st {};
+    if (::stat((dir / read).c_str(), &st) != 0)
+      continue;
+    const auto since_epoch =
+        std::chrono::seconds(st.st_atim.tv_sec) + std::chrono::nanoseconds(st.st_atim.tv_nsec);
+    note(std::chrono::file_clock::from_sys(std::chrono::sys_time<std::chrono::nanoseconds>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch))));
   }
-  return std::nullopt;
+  return latest;
 }
 
 std::uintmax_t tree_disk_usage(const fs::path& dir) {
@@ -387,6 +400,10 @@ std::uintmax_t tree_disk_usage(const fs::path& dir) {
 }
 
 } // namespace
+
+fs::path state_lock_path(const fs::path& locks, std::string_view key) {
+  return locks / fmt::format("state-{}.lock", key);
+}
 
 Pruned prune_unused_states(const fs::path& states, const fs::path& locks, fs::file_time_type now,
                            std::chrono::hours unused_for) {
@@ -404,8 +421,7 @@ Pruned prune_unused_states(const fs::path& states, const fs::path& locks, fs::fi
     }
     if (!fs::is_directory(entry, ec))
       continue;
-    auto lock =
-        core::FileLock::try_acquire(locks / ("state-" + entry.filename().string() + ".lock"));
+    auto lock = core::FileLock::try_acquire(state_lock_path(locks, entry.filename().string()));
     if (!lock || !*lock)
       continue; // in use (or being made) now
     // Read under the lock: a process that restores the state touches

@@ -88,15 +88,21 @@ inline constexpr std::string_view k_state_used_file = "used";
 // because it had no state, so that its next boot saves one.
 inline constexpr std::string_view k_seen_suffix = ".seen";
 
+// The lock a state's makers and users take: <locks>/state-<key>.lock.
+std::filesystem::path state_lock_path(const std::filesystem::path& locks, std::string_view key);
+
 struct Pruned {
   int states = 0;
   std::uintmax_t bytes = 0; // what the deleted states took on disk
 };
 
-// Deletes every state under `states` last used before `now - unused_for`
-// (its `used` file's time, else its state.json's, else the directory's),
-// each under its lock `locks/state-<key>.lock`, skipped while anyone holds
-// that; and every <key>.seen older than that.
+// Deletes every state under `states` last used before `now - unused_for`,
+// each under its lock (state_lock_path), skipped while anyone holds that;
+// and every <key>.seen older than that. Last used: the latest of its `used`
+// file's modification time, the access times of `state` and `ram` (an older
+// probegate restores without touching `used`, but reads both; relatime
+// updates an access time once a day), and the modification times of
+// state.json and of the directory (a hash memo written into it).
 Pruned prune_unused_states(const std::filesystem::path& states, const std::filesystem::path& locks,
                            std::filesystem::file_time_type now, std::chrono::hours unused_for);
 

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
-// Saved states that no run restored for a while are deleted, never one in
-// use; first-sight markers age out the same way.
+// Saved states that no run restored for a while are deleted, never one
+// whose lock is held; first-sight markers age out the same way.
 #include "core/files.h"
 #include "vm/saved_state.h"
 
+#include <array>
 #include <chrono>
+#include <fcntl.h>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
+#include <sys/stat.h>
 
 namespace probegate::vm {
 namespace {
@@ -25,19 +28,30 @@ protected:
   }
   fs::path states() const { return m_dir->path() / "states"; }
   fs::path locks() const { return m_dir->path() / "locks"; }
-  // A state directory with a 1 MB file, its state.json and (when given)
-  // its `used` file, each dated `age` ago.
+  // Sets a file's access and modification times.
+  static void date(const fs::path& file, fs::file_time_type when) {
+    const auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::file_clock::to_sys(when).time_since_epoch())
+                           .count();
+    const timespec at{since / 1'000'000'000, since % 1'000'000'000};
+    const std::array<timespec, 2> both{at, at};
+    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), both.data(), 0), 0) << file;
+  }
+  // A state directory: `ram` (1 MB) and `state`, its state.json and (when
+  // given) its `used` file, every time of each and of the directory dated
+  // `age` ago.
   fs::path state(const std::string& key, hours age, bool with_used = true) {
     const fs::path dir = states() / key;
     fs::create_directories(dir);
     EXPECT_TRUE(core::write_file_atomic(dir / "ram", std::string(1 << 20, 'x')));
+    EXPECT_TRUE(core::write_file_atomic(dir / "state", "devices"));
     EXPECT_TRUE(core::write_file_atomic(dir / "state.json", "{}\n"));
-    const auto when = m_now - age;
-    fs::last_write_time(dir / "state.json", when);
     if (with_used) {
       EXPECT_TRUE(core::touch_file(dir / k_state_used_file));
-      fs::last_write_time(dir / k_state_used_file, when);
     }
+    for (const auto& entry : fs::directory_iterator(dir))
+      date(entry.path(), m_now - age);
+    date(dir, m_now - age);
     return dir;
   }
   Pruned prune() const { return prune_unused_states(states(), locks(), m_now, hours(24 * 14)); }
@@ -52,8 +66,13 @@ TEST_F(PruneStates, DeletesWhatNoRunUsedForTwoWeeksAndKeepsTheRest) {
   // Made long ago, restored yesterday: `used` says so.
   const auto reused = state("reused", hours(24 * 30));
   fs::last_write_time(reused / k_state_used_file, m_now - hours(24));
-  // No `used` (an older probegate's state): its state.json's time counts.
+  // No `used` (an older probegate's state): its state.json's time counts,
+  // and the access times of what a restore reads.
   const auto legacy = state("legacy", hours(24 * 20), false);
+  const auto restored_by_older = state("restored-by-older", hours(24 * 20), false);
+  date(restored_by_older / "state", m_now - hours(2));
+  const auto mapped_by_older = state("mapped-by-older", hours(24 * 20), false);
+  date(mapped_by_older / "ram", m_now - hours(2));
   const auto pruned = prune();
   EXPECT_EQ(pruned.states, 2);
   EXPECT_GE(pruned.bytes, 2U << 20);
@@ -61,12 +80,14 @@ TEST_F(PruneStates, DeletesWhatNoRunUsedForTwoWeeksAndKeepsTheRest) {
   EXPECT_FALSE(fs::exists(legacy));
   EXPECT_TRUE(fs::exists(recent / "ram"));
   EXPECT_TRUE(fs::exists(reused / "ram"));
+  EXPECT_TRUE(fs::exists(restored_by_older / "ram"));
+  EXPECT_TRUE(fs::exists(mapped_by_older / "ram"));
 }
 
 TEST_F(PruneStates, LeavesAStateWhoseLockIsHeld) {
   const auto old = state("busy", hours(24 * 20));
   {
-    auto held = core::FileLock::acquire(locks() / "state-busy.lock");
+    auto held = core::FileLock::acquire(state_lock_path(locks(), "busy"));
     ASSERT_TRUE(held);
     EXPECT_EQ(prune().states, 0);
     EXPECT_TRUE(fs::exists(old / "ram"));
