@@ -5,6 +5,7 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <limits>
 #include <openssl/evp.h>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <sys/file.h>
@@ -193,12 +195,28 @@ Status touch_file(const fs::path& path) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
     return infra_error("cannot open {}: {}", path.string(), errno_text());
-  const bool set = ::futimens(fd, nullptr) == 0; // nullptr: both times to now
-  const std::string why = set ? "" : errno_text();
   ::close(fd);
-  if (!set)
-    return infra_error("cannot set the time of {}: {}", path.string(), why);
+  return set_file_times(path, fs::file_time_type::clock::now());
+}
+
+Status set_file_times(const fs::path& path, fs::file_time_type when) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::file_clock::to_sys(when).time_since_epoch())
+                      .count();
+  const timespec at{ns / 1'000'000'000, ns % 1'000'000'000};
+  const std::array<timespec, 2> both{at, at};
+  if (::utimensat(AT_FDCWD, path.c_str(), both.data(), 0) != 0)
+    return infra_error("cannot set the time of {}: {}", path.string(), errno_text());
   return {};
+}
+
+std::optional<fs::file_time_type> access_time(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return std::nullopt;
+  const std::chrono::sys_time<std::chrono::nanoseconds> read(
+      std::chrono::seconds(st.st_atim.tv_sec) + std::chrono::nanoseconds(st.st_atim.tv_nsec));
+  return std::chrono::file_clock::from_sys(read);
 }
 
 Result<TempDir> TempDir::create(const fs::path& parent, std::string_view prefix) {

@@ -31,6 +31,10 @@ Result<std::string> copy_sparse(const fs::path& from, const fs::path& to);
 
 // Sets the file's modification time to now, creating it (empty) if absent.
 Status touch_file(const fs::path& path);
+// Sets the access and modification times of a file or directory to `when`.
+Status set_file_times(const fs::path& path, fs::file_time_type when);
+// When the file was last read (its access time), or nullopt.
+std::optional<fs::file_time_type> access_time(const fs::path& path);
 
 // A directory removed with its contents when the owner goes out of scope
 // (ninja's ScopedTempDir). Created under `parent`, which is created if needed.

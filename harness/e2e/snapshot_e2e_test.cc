@@ -9,9 +9,7 @@
 #include "e2e/e2e_support.h"
 #include "vm/saved_state.h"
 
-#include <array>
 #include <chrono>
-#include <fcntl.h>
 #include <filesystem>
 #include <fmt/core.h>
 #include <fstream>
@@ -19,7 +17,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sys/stat.h>
 
 namespace probegate {
 namespace {
@@ -156,13 +153,7 @@ TEST_F(Snapshot, ABootSavesItsGroupAtTheSecondSight) {
   for (const char* file : {"state.json", "state", "ram"})
     ASSERT_TRUE(core::write_file_atomic(aged / file, "x"));
   const auto long_ago = [](const fs::path& file, std::chrono::hours age) {
-    const auto at = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::file_clock::to_sys(fs::file_time_type::clock::now() - age)
-                            .time_since_epoch())
-                        .count();
-    const std::array<timespec, 2> both{timespec{at / 1'000'000'000, at % 1'000'000'000},
-                                       timespec{at / 1'000'000'000, at % 1'000'000'000}};
-    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), both.data(), 0), 0) << file;
+    ASSERT_TRUE(core::set_file_times(file, fs::file_time_type::clock::now() - age)) << file;
   };
   for (const char* file : {"state.json", "state", "ram"})
     long_ago(aged / file, std::chrono::hours(24 * 20));

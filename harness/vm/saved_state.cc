@@ -377,15 +377,9 @@ std::optional<fs::file_time_type> last_used(const fs::path& dir) {
   for (const fs::path& written : {dir / k_state_used_file, dir / "state.json", dir})
     if (const auto when = fs::last_write_time(written, ec); !ec)
       note(when);
-  for (const char* read : {"state", "ram"}) {
-    struct stat st {};
-    if (::stat((dir / read).c_str(), &st) != 0)
-      continue;
-    const auto since_epoch =
-        std::chrono::seconds(st.st_atim.tv_sec) + std::chrono::nanoseconds(st.st_atim.tv_nsec);
-    note(std::chrono::file_clock::from_sys(std::chrono::sys_time<std::chrono::nanoseconds>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch))));
-  }
+  for (const char* read : {"state", "ram"})
+    if (const auto when = core::access_time(dir / read))
+      note(*when);
   return latest;
 }
 

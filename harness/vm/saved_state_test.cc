@@ -4,13 +4,10 @@
 #include "core/files.h"
 #include "vm/saved_state.h"
 
-#include <array>
 #include <chrono>
-#include <fcntl.h>
 #include <filesystem>
 #include <gtest/gtest.h>
 #include <string>
-#include <sys/stat.h>
 
 namespace probegate::vm {
 namespace {
@@ -28,14 +25,8 @@ protected:
   }
   fs::path states() const { return m_dir->path() / "states"; }
   fs::path locks() const { return m_dir->path() / "locks"; }
-  // Sets a file's access and modification times.
   static void date(const fs::path& file, fs::file_time_type when) {
-    const auto since = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::file_clock::to_sys(when).time_since_epoch())
-                           .count();
-    const timespec at{since / 1'000'000'000, since % 1'000'000'000};
-    const std::array<timespec, 2> both{at, at};
-    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), both.data(), 0), 0) << file;
+    ASSERT_TRUE(core::set_file_times(file, when)) << file;
   }
   // A state directory: `ram` (1 MB) and `state`, its state.json and (when
   // given) its `used` file, every time of each and of the directory dated
