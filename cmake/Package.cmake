@@ -38,8 +38,9 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_STRIP_FILES ON) # RelWithDebInfo: the debug info stays in the build tree
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 # The libraries the binary links, found by dpkg-shlibdeps; then what it runs:
-# QEMU, apt and dpkg for kernels and user spaces, kbuild for guest modules.
+# QEMU, apt and dpkg for kernels and user spaces, kbuild for guest modules,
+# gcc and libc6-dev for the agent's static images/pgwitness.c.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "qemu-system-x86, qemu-system-data, apt, dpkg, kmod, make, gcc, bc, flex, bison, libelf-dev, xz-utils, zstd")
+  "qemu-system-x86, qemu-system-data, apt, dpkg, kmod, make, gcc, libc6-dev, bc, flex, bison, libelf-dev, xz-utils, zstd")
 include(CPack)

@@ -75,6 +75,18 @@ Status write_file_atomic(const fs::path& path, std::string_view content) {
   return {};
 }
 
+Status write_scratch_file(const fs::path& path, std::string_view content) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return infra_error("cannot write {}: {}", path.string(), errno_text());
+  auto written = write_all(fd, content);
+  const bool closed = ::close(fd) == 0;
+  if (!written || !closed)
+    return infra_error("cannot write {}: {}", path.string(),
+                       written ? errno_text() : written.error().message);
+  return {};
+}
+
 Result<std::string> read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)

@@ -48,6 +48,21 @@ TEST(SweepDeadTempDirs, RemovesOnlyWhatADeadProcessLeft) {
   EXPECT_EQ(sweep_dead_temp_dirs(parent->path() / "no-such-dir"), 0);
 }
 
+// A scratch file replaces what was there, whole, and a directory that is
+// not there is an error that names the file.
+TEST(WriteScratchFile, WritesOrSaysWhy) {
+  auto dir = TempDir::create(fs::temp_directory_path(), "pg-scratch-");
+  ASSERT_TRUE(dir);
+  const fs::path file = dir->path() / "run.cpio";
+  ASSERT_TRUE(write_scratch_file(file, std::string(5000, 'x')));
+  ASSERT_TRUE(write_scratch_file(file, "short"));
+  EXPECT_EQ(read_file(file).value_or(""), "short");
+  const auto missing = write_scratch_file(dir->path() / "no-such-dir" / "run.cpio", "x");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("no-such-dir/run.cpio"), std::string::npos)
+      << missing.error().message;
+}
+
 // Jobs of one run write the same cache file at once (a module layer that two
 // cases need): every writer succeeds, and the file is one writer's whole
 // content, never a mix, with no temporary file left.

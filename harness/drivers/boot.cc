@@ -271,7 +271,9 @@ core::Status build_image(BootRun& run) {
     if (!bytes)
       return std::unexpected(bytes.error());
     run.config = keep / "run.cpio";
-    if (auto written = core::write_file_atomic(run.config, *bytes); !written)
+    if (auto written = spec.keep_initramfs ? core::write_file_atomic(run.config, *bytes)
+                                           : core::write_scratch_file(run.config, *bytes);
+        !written)
       return written;
     if (restorable(run))
       return {}; // the image is the saved state's

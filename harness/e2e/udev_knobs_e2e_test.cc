@@ -50,6 +50,20 @@ double kill_after_probe_start(const nlohmann::json& r) {
   return 0;
 }
 
+// The two witnesses of udev 251 and later agree: the agent's pgwitness saw
+// one re-sent failed event per kill in udevd's log, with the same sequence
+// number and signal, and no other.
+void expect_failed_events_match_kills(const nlohmann::json& r, const std::string& name) {
+  std::map<int, std::string> killed;
+  for (const auto& k : r.at("outcome").at("udev_kills"))
+    killed[k.at("seqnum").get<int>()] = k.at("signal") == 9 ? "KILL" : "ABRT";
+  std::map<int, std::string> failed;
+  for (const auto& e : r.at("outcome").at("udev_failed_events"))
+    failed[e.at("seqnum").get<int>()] = e.at("signal_name").get<std::string>();
+  EXPECT_FALSE(killed.empty()) << name;
+  EXPECT_EQ(failed, killed) << name << r.at("outcome").dump(2);
+}
+
 void expect_same_kill_time_by_every_channel(const std::map<std::string, nlohmann::json>& cases,
                                             double expected_s) {
   for (const auto* via : {"via-cmdline", "via-cmdline-rd", "via-udev-conf", "via-udevd-arg"}) {
@@ -59,6 +73,7 @@ void expect_same_kill_time_by_every_channel(const std::map<std::string, nlohmann
     // The kill lands in [T, T+1] s of udevd's 1 s timers; the channels must
     // not move it (measured: within 0.2 ms of each other).
     EXPECT_NEAR(kill_after_probe_start(r), expected_s, 0.05) << via;
+    expect_failed_events_match_kills(r, via);
   }
 }
 
@@ -79,6 +94,7 @@ TEST(UdevKnobsE2e, Bookworm252KillsAtTheTimeoutWhereverItIsGiven) {
       << "udev 252 sends the failed event out again";
   for (const auto& e : abrt.at("outcome").at("udev_failed_events"))
     EXPECT_EQ(e.at("signal_name"), "ABRT");
+  expect_failed_events_match_kills(abrt, "signal-abrt");
 
   const auto& extra = cases.at("extra-timeout-0");
   EXPECT_EQ(extra.at("verdict"), "skip");

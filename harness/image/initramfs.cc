@@ -23,7 +23,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // Bump when the layout of the base layer changes in code (not in images/).
-constexpr std::string_view k_base_format = "base-v2";
+constexpr std::string_view k_base_format = "base-v3";
+// Where the agent's base layer has images/pgwitness.c, built.
+constexpr std::string_view k_witness_path = "usr/lib/probegate/pgwitness";
 // How long a base layer is taken without asking apt whether its packages
 // changed: as long as DebianApt keeps a suite's index.
 constexpr auto k_ask_apt_every = std::chrono::hours(12);
@@ -34,6 +36,21 @@ CpioEntry dir(std::string path) {
 
 CpioEntry file(std::string path, std::string data, std::uint32_t mode = 0644) {
   return CpioEntry{std::move(path), CpioEntry::Type::file, mode, std::move(data), {}, 0, 0};
+}
+
+// images/pgwitness.c built with the host's C compiler, static so that it
+// runs on every Debian user space: the agent's second witness of failed
+// udev workers. Its source is part of the layer's images/ key.
+core::Result<std::string> build_witness(proc::ProcessRunner& runner, const fs::path& source,
+                                        const fs::path& dir) {
+  const fs::path out = dir / "pgwitness";
+  core::Command cc;
+  cc.argv = {"gcc",     "-static", "-Os", "-s",         "-Wall",
+             "-Wextra", "-Werror", "-o",  out.string(), source.string()};
+  if (auto built = proc::run_checked(runner, cc); !built)
+    return std::unexpected(core::with_context(
+        built.error(), "building the agent's images/pgwitness.c (it needs gcc and libc6-dev)"));
+  return core::read_file(out);
 }
 
 core::Result<fs::path> write_layer(const std::vector<CpioEntry>& entries, const fs::path& out) {
@@ -152,7 +169,8 @@ core::Result<BaseLayer> ImageBuilder::base_layer(const std::string& suite, bool 
   if (const auto suites = apt.suite_names(); std::ranges::find(suites, suite) == suites.end())
     return core::usage_error("no base layer for Debian suite '{}': use one of {}", suite,
                              fmt::join(suites, ", "));
-  for (const auto* name : {"images/userspace-roots.txt", "images/base-exclude.txt", "images/init"})
+  for (const auto* name : {"images/userspace-roots.txt", "images/base-exclude.txt", "images/init",
+                           "images/pgwitness.c"})
     if (!fs::exists(m_data / name))
       return core::infra_error("{} is missing: is PROBEGATE_DATA_DIR ({}) a probegate checkout?",
                                (m_data / name).string(), m_data.string());
@@ -436,6 +454,15 @@ ImageBuilder::build_base(const std::string& suite, const std::vector<std::string
                      dir("etc/probegate"), dir("etc/modprobe.d")}) {
     if (std::ranges::find(kept, extra.path, &CpioEntry::path) == kept.end())
       kept.push_back(extra);
+  }
+  if (!systemd) {
+    auto witness = build_witness(m_runner, m_data / "images/pgwitness.c", tmp->path());
+    if (!witness)
+      return std::unexpected(witness.error());
+    for (const auto* parent : {"usr", "usr/lib", "usr/lib/probegate"})
+      if (std::ranges::find(kept, std::string_view(parent), &CpioEntry::path) == kept.end())
+        kept.push_back(dir(parent));
+    kept.push_back(file(std::string(k_witness_path), std::move(*witness), 0755));
   }
   kept.push_back(CpioEntry{"dev/console", CpioEntry::Type::chardev, 0600, {}, {}, 5, 1});
   kept.push_back(file("init", *init, 0755));
