@@ -450,20 +450,21 @@ ImageBuilder::build_base(const std::string& suite, const std::vector<std::string
   for (auto& e : *entries)
     if (e.type == CpioEntry::Type::dir && (dirs.contains(e.path) || root_files.contains(e.path)))
       kept.push_back(std::move(e));
-  for (auto extra : {dir("dev"), dir("proc"), dir("sys"), dir("run"), dir("tmp"), dir("etc"),
-                     dir("etc/probegate"), dir("etc/modprobe.d")}) {
-    if (std::ranges::find(kept, extra.path, &CpioEntry::path) == kept.end())
-      kept.push_back(extra);
-  }
+  // Directories the layer must have, whether or not a package ships them.
+  std::vector<std::string> needed{"dev", "proc", "sys",           "run",
+                                  "tmp", "etc",  "etc/probegate", "etc/modprobe.d"};
   if (!systemd) {
     auto witness = build_witness(m_runner, m_data / "images/pgwitness.c", tmp->path());
     if (!witness)
       return std::unexpected(witness.error());
-    for (const auto* parent : {"usr", "usr/lib", "usr/lib/probegate"})
-      if (std::ranges::find(kept, std::string_view(parent), &CpioEntry::path) == kept.end())
-        kept.push_back(dir(parent));
+    for (auto parent = fs::path(k_witness_path).parent_path(); !parent.empty();
+         parent = parent.parent_path())
+      needed.push_back(parent.string());
     kept.push_back(file(std::string(k_witness_path), std::move(*witness), 0755));
   }
+  for (const auto& path : needed)
+    if (std::ranges::find(kept, path, &CpioEntry::path) == kept.end())
+      kept.push_back(dir(path));
   kept.push_back(CpioEntry{"dev/console", CpioEntry::Type::chardev, 0600, {}, {}, 5, 1});
   kept.push_back(file("init", *init, 0755));
   kept.push_back(file("etc/probegate/base-packages.txt", manifest));
